@@ -1,0 +1,322 @@
+//! The scoring API: a loaded model plus its category text table, prompt sets
+//! encoded once, and queries scored against them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
+
+use crate::bundle::{Bundle, read_bundle};
+use crate::checkpoint::Checkpoint;
+use crate::config::{ClipConfig, PATCH_GRID_CELLS};
+use crate::error::{Error, Result};
+use crate::model::{Inctrl, InctrlConfig, InctrlOutput, PromptFeatures};
+use crate::text::prompts::category_prompts;
+use crate::text::tokenizer::ClipTokenizer;
+use crate::text::{TextTable, table::category_key};
+use crate::weights::load_checkpoint;
+
+/// A preprocessed image: `[3, size, size]` normalised CHW floats (see [`crate::preprocess`]).
+pub type Pixels = Vec<f32>;
+
+/// InCTRL's outputs for one query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// The anomaly score: (holistic + patch max) / 2. Higher is more anomalous.
+    pub score: f32,
+    /// Largest patch-level residual.
+    pub patch_max: f32,
+    /// Text prior: how much closer the query is to "anomalous" than to "normal" prompts.
+    pub text_score: f32,
+    /// Image-level residual score.
+    pub image_score: f32,
+    /// Holistic head score.
+    pub holistic_score: f32,
+    /// Patch residual map, 15×15 row-major.
+    pub patch_map: Vec<f32>,
+}
+
+/// A category's normal and anomaly text prototypes, on the detector's device.
+#[derive(Debug, Clone)]
+pub struct Category {
+    /// The name it was asked for.
+    pub name: String,
+    /// `[2, embed_dim]`: normal prototype, anomaly prototype.
+    pub prototypes: Tensor<2>,
+}
+
+/// An encoded set of normal prompt images.
+#[derive(Debug, Clone)]
+pub struct PromptSet {
+    features: PromptFeatures,
+    count: usize,
+}
+
+impl PromptSet {
+    /// Number of prompt images (K).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Always false: a prompt set has at least one image.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The encoded features.
+    pub fn features(&self) -> &PromptFeatures {
+        &self.features
+    }
+}
+
+/// A model ready to score images.
+pub struct Detector {
+    model: Inctrl,
+    config: ClipConfig,
+    device: Device,
+    text_table: TextTable,
+    computed_categories: HashMap<String, Tensor<2>>,
+    tokenizer: Option<ClipTokenizer>,
+}
+
+impl Detector {
+    /// Wraps a loaded model.
+    pub fn new(model: Inctrl, config: ClipConfig, text_table: TextTable, device: Device) -> Self {
+        Self {
+            model,
+            config,
+            device,
+            text_table,
+            computed_categories: HashMap::new(),
+            tokenizer: None,
+        }
+    }
+
+    /// Loads a `.bpk` bundle.
+    pub fn from_bundle_bytes(bytes: Vec<u8>, device: &Device) -> Result<Self> {
+        let Bundle {
+            config,
+            model,
+            text_table,
+            ..
+        } = read_bundle(burn::tensor::Bytes::from_bytes_vec(bytes), device)?;
+        Ok(Self::new(model, config, text_table, device.clone()))
+    }
+
+    /// Loads an official checkpoint (`.pyth`/`.pt` state dict or `.safetensors`),
+    /// text tower included, so any category name works.
+    pub fn from_checkpoint(
+        checkpoint: Checkpoint,
+        config: ClipConfig,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut model = InctrlConfig::from_clip(&config, true).init(device);
+        load_checkpoint(&mut model, Arc::new(checkpoint))?;
+        Ok(Self::new(
+            model,
+            config,
+            TextTable::default(),
+            device.clone(),
+        ))
+    }
+
+    /// The open_clip config of the model.
+    pub fn config(&self) -> &ClipConfig {
+        &self.config
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Inctrl {
+        &self.model
+    }
+
+    /// The device the model lives on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The precomputed category table.
+    pub fn text_table(&self) -> &TextTable {
+        &self.text_table
+    }
+
+    /// Whether any category name can be used (the text tower is loaded).
+    pub fn has_text_tower(&self) -> bool {
+        self.model.text.is_some()
+    }
+
+    /// The text prototypes of `name`: from the table, or computed with the text
+    /// tower and cached.
+    pub fn category(&mut self, name: &str) -> Result<Category> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::InvalidInput("category name is empty".into()));
+        }
+        let prototypes = match self.text_table.get(name) {
+            Some(values) => {
+                let data = TensorData::new(values.to_vec(), [2, self.config.embed_dim]);
+                Tensor::from_data(data, &self.device)
+            }
+            None => self.computed_prototypes(name)?,
+        };
+        Ok(Category {
+            name: name.to_owned(),
+            prototypes,
+        })
+    }
+
+    fn computed_prototypes(&mut self, name: &str) -> Result<Tensor<2>> {
+        let key = category_key(name);
+        if let Some(prototypes) = self.computed_categories.get(&key) {
+            return Ok(prototypes.clone());
+        }
+        if self.model.text.is_none() {
+            let known: Vec<&str> = self.text_table.names().collect();
+            let hint = format!(
+                "known categories: {}; convert the checkpoint with --with-text or --categories {name}",
+                known.join(", ")
+            );
+            return Err(Error::UnknownCategory(name.to_owned(), hint));
+        }
+        let prompts = category_prompts(name);
+        let normal = self.prompt_prototype(&prompts.normal);
+        let anomaly = self.prompt_prototype(&prompts.anomaly);
+        let prototypes = Tensor::stack(vec![normal, anomaly], 0);
+        self.computed_categories.insert(key, prototypes.clone());
+        Ok(prototypes)
+    }
+
+    /// The normalised mean text embedding of `texts`, `[embed_dim]`.
+    fn prompt_prototype(&mut self, texts: &[String]) -> Tensor<1> {
+        let context = self.config.text_cfg.context_length;
+        let tokenizer = self.tokenizer.get_or_insert_with(ClipTokenizer::new);
+        let tokenized: Vec<_> = texts
+            .iter()
+            .map(|t| tokenizer.tokenize(t, context))
+            .collect();
+        // The causal mask makes everything after the last end-of-text token irrelevant.
+        let length = tokenized.iter().map(|t| t.eot + 1).max().unwrap_or(1);
+        let ids: Vec<i64> = tokenized
+            .iter()
+            .flat_map(|t| t.ids[..length].iter().map(|&id| i64::from(id)))
+            .collect();
+        let eots: Vec<i64> = tokenized.iter().map(|t| t.eot as i64).collect();
+        let tokens =
+            Tensor::<2, Int>::from_data(TensorData::new(ids, [texts.len(), length]), &self.device);
+        let eots = Tensor::<1, Int>::from_data(TensorData::new(eots, [texts.len()]), &self.device);
+        self.model
+            .text_prototype(tokens, eots)
+            .expect("checked that the text tower is loaded")
+    }
+
+    /// Encodes normal prompt images once for any number of queries.
+    pub fn encode_prompts(&self, images: &[Pixels]) -> Result<PromptSet> {
+        if images.is_empty() {
+            return Err(Error::InvalidInput(
+                "no prompt images: InCTRL needs at least one normal image of the category".into(),
+            ));
+        }
+        let pixels = self.stack_images(images, "prompt")?;
+        Ok(PromptSet {
+            features: self.model.encode_prompts(pixels),
+            count: images.len(),
+        })
+    }
+
+    /// Every intermediate tensor for a batch of queries, left on the device.
+    pub fn forward(
+        &self,
+        category: &Category,
+        prompts: &PromptSet,
+        images: &[Pixels],
+    ) -> Result<InctrlOutput> {
+        if images.is_empty() {
+            return Err(Error::InvalidInput("no query images to score".into()));
+        }
+        let pixels = self.stack_images(images, "query")?;
+        Ok(self
+            .model
+            .forward(pixels, &prompts.features, category.prototypes.clone()))
+    }
+
+    /// Scores query images; each query's result is independent of the others.
+    pub async fn score(
+        &self,
+        category: &Category,
+        prompts: &PromptSet,
+        images: &[Pixels],
+    ) -> Result<Vec<Score>> {
+        let output = self.forward(category, prompts, images)?;
+        let [
+            final_score,
+            patch_max,
+            text_score,
+            image_score,
+            holistic_score,
+            patch_map,
+        ] = read_all([
+            output.final_score.unsqueeze_dim(1),
+            output.patch_max.unsqueeze_dim(1),
+            output.text_score.unsqueeze_dim(1),
+            output.image_score.unsqueeze_dim(1),
+            output.holistic_score.unsqueeze_dim(1),
+            output.patch_map,
+        ])
+        .await?;
+        Ok((0..images.len())
+            .map(|i| Score {
+                score: final_score[i],
+                patch_max: patch_max[i],
+                text_score: text_score[i],
+                image_score: image_score[i],
+                holistic_score: holistic_score[i],
+                patch_map: patch_map[i * PATCH_GRID_CELLS..(i + 1) * PATCH_GRID_CELLS].to_vec(),
+            })
+            .collect())
+    }
+
+    /// Reads a category's prototypes back from the device, `[normal ‖ anomaly]`.
+    pub async fn prototype_values(&self, category: &Category) -> Result<Vec<f32>> {
+        let [values] = read_all([category.prototypes.clone()]).await?;
+        Ok(values)
+    }
+
+    fn stack_images(&self, images: &[Pixels], role: &str) -> Result<Tensor<4>> {
+        let size = self.config.vision_cfg.image_size;
+        let expected = 3 * size * size;
+        if let Some((index, image)) = images
+            .iter()
+            .enumerate()
+            .find(|(_, im)| im.len() != expected)
+        {
+            return Err(Error::InvalidInput(format!(
+                "{role} image {index} has {} values but this model needs 3x{size}x{size} = {expected}",
+                image.len()
+            )));
+        }
+        let flat: Vec<f32> = images.concat();
+        Ok(Tensor::from_data(
+            TensorData::new(flat, [images.len(), 3, size, size]),
+            &self.device,
+        ))
+    }
+}
+
+/// Reads several tensors back in one transaction (asynchronously, as browsers require).
+pub async fn read_all<const N: usize>(tensors: [Tensor<2>; N]) -> Result<[Vec<f32>; N]> {
+    let transaction = tensors
+        .into_iter()
+        .fold(Transaction::default(), |t, x| t.register(x));
+    let data = transaction
+        .execute_async()
+        .await
+        .map_err(|e| Error::Device(format!("reading results back failed: {e:?}")))?;
+    let values: Vec<Vec<f32>> = data
+        .into_iter()
+        .map(|d| d.convert::<f32>().try_into_vec::<f32>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Device(format!("unexpected result type: {e:?}")))?;
+    values
+        .try_into()
+        .map_err(|_| Error::Device("a readback returned the wrong number of tensors".into()))
+}

@@ -1,0 +1,86 @@
+//! The pre-LayerNorm residual block shared by OpenCLIP's image and text towers.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::{gelu, sigmoid};
+use burn::tensor::{Bool, Device, Tensor};
+
+use super::attention::{MultiheadAttention, MultiheadAttentionConfig};
+
+/// Configuration for [`ResidualAttentionBlock`].
+#[derive(Config, Debug)]
+pub struct ResidualAttentionBlockConfig {
+    /// Residual stream width.
+    pub width: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// MLP hidden width.
+    pub mlp_width: usize,
+    /// QuickGELU instead of exact GELU.
+    #[config(default = false)]
+    pub quick_gelu: bool,
+}
+
+impl ResidualAttentionBlockConfig {
+    /// A randomly initialised block.
+    pub fn init(&self, device: &Device) -> ResidualAttentionBlock {
+        ResidualAttentionBlock {
+            ln_1: LayerNormConfig::new(self.width).init(device),
+            attn: MultiheadAttentionConfig::new(self.width, self.heads).init(device),
+            ln_2: LayerNormConfig::new(self.width).init(device),
+            mlp: Mlp {
+                c_fc: LinearConfig::new(self.width, self.mlp_width).init(device),
+                c_proj: LinearConfig::new(self.mlp_width, self.width).init(device),
+                quick_gelu: self.quick_gelu,
+            },
+        }
+    }
+}
+
+/// `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`. Field names are the checkpoint's.
+#[derive(Module, Debug)]
+pub struct ResidualAttentionBlock {
+    /// LayerNorm before attention.
+    pub ln_1: LayerNorm,
+    /// Self-attention.
+    pub attn: MultiheadAttention,
+    /// LayerNorm before the MLP.
+    pub ln_2: LayerNorm,
+    /// Two-layer MLP.
+    pub mlp: Mlp,
+}
+
+impl ResidualAttentionBlock {
+    /// # Shapes
+    /// - `x`: `[batch, tokens, width]`, `mask`: `[tokens, tokens]`
+    /// - output: `[batch, tokens, width]`
+    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<2, Bool>>) -> Tensor<3> {
+        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), mask);
+        x.clone() + self.mlp.forward(self.ln_2.forward(x))
+    }
+}
+
+/// `c_proj(act(c_fc(x)))`, with open_clip's `mlp.c_fc` / `mlp.c_proj` names.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// Expansion `width -> mlp_width`.
+    pub c_fc: Linear,
+    /// Projection back `mlp_width -> width`.
+    pub c_proj: Linear,
+    quick_gelu: bool,
+}
+
+impl Mlp {
+    /// # Shapes
+    /// - `x`, output: `[batch, tokens, width]`
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = self.c_fc.forward(x);
+        let h = if self.quick_gelu {
+            h.clone() * sigmoid(h.mul_scalar(1.702))
+        } else {
+            gelu(h)
+        };
+        self.c_proj.forward(h)
+    }
+}

@@ -1,0 +1,91 @@
+//! Shared helpers for the integration tests: fixture paths and expected tensors.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use inctrl::checkpoint::Checkpoint;
+use inctrl::checkpoint::source::FileSource;
+use inctrl::config::ClipConfig;
+
+/// `../shared/fixtures/tiny`, made by running the original implementation.
+pub fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/tiny")
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    fixture_dir().join(name)
+}
+
+pub fn image_path(name: &str) -> PathBuf {
+    fixture_dir().join("images").join(name)
+}
+
+pub fn tiny_config() -> ClipConfig {
+    ClipConfig::from_json(&std::fs::read_to_string(fixture("config.json")).unwrap()).unwrap()
+}
+
+pub fn open_checkpoint(name: &str) -> Checkpoint {
+    Checkpoint::open(Arc::new(FileSource::open(&fixture(name)).unwrap())).unwrap()
+}
+
+/// The reference tensors of `expected.safetensors`.
+pub struct Expected(Checkpoint);
+
+impl Expected {
+    pub fn load() -> Self {
+        Self(open_checkpoint("expected.safetensors"))
+    }
+
+    pub fn get(&self, key: &str) -> Vec<f32> {
+        let tensor = self.0.tensors().iter().find(|t| t.name == key);
+        let tensor = tensor.unwrap_or_else(|| panic!("no expected tensor {key}"));
+        self.0.read_f32(tensor).unwrap()
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.0.tensors().iter().map(|t| t.name.clone()).collect()
+    }
+}
+
+/// The scoring cases of `cases.json`.
+#[derive(serde::Deserialize)]
+pub struct Cases {
+    pub cases: Vec<Case>,
+    pub images: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Case {
+    pub category: String,
+    pub prompts: Vec<String>,
+    pub queries: Vec<Query>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Query {
+    pub image: String,
+    pub key: String,
+}
+
+pub fn cases() -> Cases {
+    serde_json::from_str(&std::fs::read_to_string(fixture("cases.json")).unwrap()).unwrap()
+}
+
+/// Largest absolute difference.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Largest difference relative to the reference's largest magnitude.
+pub fn max_rel_diff(actual: &[f32], expected: &[f32]) -> f32 {
+    let scale = expected
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+        .max(1e-12);
+    max_abs_diff(actual, expected) / scale
+}
