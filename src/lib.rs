@@ -9,9 +9,11 @@
 pub mod bundle;
 pub mod checkpoint;
 pub mod config;
+pub mod convert;
 pub mod detector;
 pub mod error;
 pub mod model;
+pub mod preprocess;
 pub mod text;
 pub mod weights;
 

@@ -57,11 +57,12 @@ pub const BUILT_IN_CATEGORIES: [&str; 44] = [
     "object",
 ];
 
-/// The lookup key of a category name (see the module docs).
+/// The lookup key of a category name (see the module docs). One-prompt names
+/// are marked so that `cat` (one prompt) and `Cat` (all templates) stay apart.
 pub fn category_key(name: &str) -> String {
     let object = object_name(name);
     if is_one_prompt(name) {
-        object
+        format!("one-prompt:{object}")
     } else {
         object
             .split_whitespace()

@@ -1,0 +1,116 @@
+//! `inctrl convert` (checkpoint → bundle) and `inctrl random-bundle`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::tensor::{Device, Distribution, Tensor};
+use clap::Args;
+use inctrl::bundle::{Precision, write_bundle};
+use inctrl::checkpoint::Checkpoint;
+use inctrl::checkpoint::source::FileSource;
+use inctrl::convert::{build_text_table, bundle_categories, bundle_writer};
+use inctrl::detector::{Detector, read_all};
+use inctrl::model::InctrlConfig;
+use inctrl::text::TextTable;
+use inctrl::{Error, Result};
+
+use super::{Progress, read_config};
+
+/// Convert an official InCTRL checkpoint into one self-describing `.bpk` bundle.
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// The checkpoint: `checkpoint.pyth` (torch.save state dict, optionally wrapped
+    /// in `model_state`) or its `.safetensors` form.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// open_clip model config JSON (default: the built-in ViT-B-16-plus-240).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output bundle path.
+    #[arg(long)]
+    out: PathBuf,
+    /// Store the CLIP towers as float16 (half the size; compute stays float32).
+    #[arg(long)]
+    half: bool,
+    /// Also store the text tower, so that any category name works later.
+    #[arg(long)]
+    with_text: bool,
+    /// Extra category names to precompute, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    categories: Vec<String>,
+}
+
+/// Write a bundle with random weights, for benchmarks (not for scoring real images).
+#[derive(Args)]
+pub struct RandomBundleArgs {
+    /// open_clip model config JSON (default: the built-in ViT-B-16-plus-240).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output bundle path.
+    #[arg(long)]
+    out: PathBuf,
+    /// Store the CLIP towers as float16.
+    #[arg(long)]
+    half: bool,
+}
+
+fn precision(half: bool) -> Precision {
+    if half { Precision::F16 } else { Precision::F32 }
+}
+
+/// Runs `inctrl convert`.
+pub fn run(args: ConvertArgs) -> Result<()> {
+    let device = Device::flex();
+    let config = read_config(args.config.as_deref())?;
+    let checkpoint = Checkpoint::open(Arc::new(FileSource::open(&args.checkpoint)?))?;
+    eprintln!("loading {} ...", args.checkpoint.display());
+    let mut detector = Detector::from_checkpoint(checkpoint, config, &device)?;
+
+    let categories = bundle_categories(&args.categories);
+    let mut progress = Progress::new("text prototypes", categories.len(), "categories");
+    let table = pollster::block_on(build_text_table(&mut detector, &categories, |done, _| {
+        progress.set(done)
+    }))?;
+    progress.finish();
+
+    let writer = bundle_writer(&detector, &table, precision(args.half), args.with_text)?;
+    write_file(writer, &args.out)?;
+    eprintln!("wrote {} ({} categories)", args.out.display(), table.len());
+    Ok(())
+}
+
+/// Runs `inctrl random-bundle`.
+pub fn run_random(args: RandomBundleArgs) -> Result<()> {
+    let device = Device::flex();
+    let config = read_config(args.config.as_deref())?;
+    let model = InctrlConfig::from_clip(&config, false).init(&device);
+    let mut table = TextTable::default();
+    for name in bundle_categories(&[]) {
+        let random = Tensor::<2>::random(
+            [2, config.embed_dim],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let unit = random.clone() / random.clone().mul(random).sum_dim(1).sqrt();
+        let [values] = pollster::block_on(read_all([unit]))?;
+        table.insert(&name, values);
+    }
+    write_file(
+        write_bundle(&model, &config, &table, precision(args.half), false)?,
+        &args.out,
+    )?;
+    eprintln!(
+        "wrote {} (random weights: for benchmarks only)",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Writes a bundle, replacing any file at `path` only once the new one is complete.
+fn write_file(writer: burn_store::burn_pack::Writer, path: &Path) -> Result<()> {
+    writer
+        .overwrite(true)
+        .auto_extension(false)
+        .write_to_file(path)
+        .map_err(|e| Error::Weights(format!("writing {}: {e}", path.display())))
+}

@@ -1,0 +1,134 @@
+//! Subcommands of the `inctrl` binary and what they share: device choice,
+//! weights loading and image reading.
+
+mod bench;
+mod convert;
+mod progress;
+mod score;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use clap::{Parser, Subcommand, ValueEnum};
+use inctrl::checkpoint::Checkpoint;
+use inctrl::checkpoint::source::FileSource;
+use inctrl::config::ClipConfig;
+use inctrl::detector::{Detector, Pixels};
+use inctrl::preprocess::preprocess_image;
+use inctrl::{Error, Result};
+
+pub use progress::Progress;
+
+/// InCTRL generalist anomaly detection: score images against a few normal examples.
+#[derive(Parser)]
+#[command(version, about)]
+pub struct Command {
+    #[command(subcommand)]
+    command: Subcommands,
+}
+
+#[derive(Subcommand)]
+enum Subcommands {
+    Convert(convert::ConvertArgs),
+    Score(score::ScoreArgs),
+    Bench(bench::BenchArgs),
+    RandomBundle(convert::RandomBundleArgs),
+}
+
+impl Command {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> Result<()> {
+        match self.command {
+            Subcommands::Convert(args) => convert::run(args),
+            Subcommands::Score(args) => score::run(args),
+            Subcommands::Bench(args) => bench::run(args),
+            Subcommands::RandomBundle(args) => convert::run_random(args),
+        }
+    }
+}
+
+/// Where the model runs.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum DeviceChoice {
+    /// The CPU (Burn's flex backend).
+    #[default]
+    Cpu,
+    /// A GPU through wgpu (Vulkan, Metal or DX12).
+    Wgpu,
+}
+
+impl DeviceChoice {
+    /// Initialises the device.
+    pub fn init(self) -> Result<Device> {
+        match self {
+            Self::Cpu => Ok(Device::flex()),
+            Self::Wgpu => init_wgpu(),
+        }
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn init_wgpu() -> Result<Device> {
+    Device::wgpu_options()
+        .init()
+        .map_err(|e| Error::Device(format!("no usable wgpu adapter: {e:?}")))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn init_wgpu() -> Result<Device> {
+    Err(Error::Device(
+        "this build has no wgpu support (build with --features wgpu)".into(),
+    ))
+}
+
+/// Reads an open_clip config file, or the built-in ViT-B-16-plus-240 one.
+pub fn read_config(path: Option<&Path>) -> Result<ClipConfig> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+            ClipConfig::from_json(&text)
+        }
+        None => Ok(ClipConfig::vit_b_16_plus_240()),
+    }
+}
+
+/// Whether `path` is an inctrl `.bpk` bundle (burnpack magic "NRUB" little-endian "BURN").
+fn is_bundle(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
+    let read = file
+        .read(&mut magic)
+        .map_err(|e| Error::io(path.display(), e))?;
+    Ok(read == 4 && u32::from_le_bytes(magic) == burn_store::burn_pack::MAGIC_NUMBER)
+}
+
+/// Loads a bundle, or a checkpoint with `config` (default ViT-B-16-plus-240).
+pub fn load_detector(
+    weights: &Path,
+    config: Option<&PathBuf>,
+    device: &Device,
+) -> Result<Detector> {
+    if is_bundle(weights)? {
+        let bytes = std::fs::read(weights).map_err(|e| Error::io(weights.display(), e))?;
+        return Detector::from_bundle_bytes(bytes, device);
+    }
+    let config = read_config(config.map(PathBuf::as_path))?;
+    let checkpoint = Checkpoint::open(Arc::new(FileSource::open(weights)?))?;
+    Detector::from_checkpoint(checkpoint, config, device)
+}
+
+/// Reads and preprocesses image files, failing on the first unreadable one.
+pub fn read_images(paths: &[PathBuf], size: usize) -> Result<Vec<Pixels>> {
+    paths
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+            preprocess_image(&bytes, size as u32).map_err(|e| Error::Image {
+                name: path.display().to_string(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,78 @@
+//! A progress line on stderr for work that takes more than a second: count,
+//! rate and time left. Quiet for quick jobs so scripted use stays clean.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Work shorter than this prints nothing.
+const QUIET_FOR: Duration = Duration::from_secs(1);
+/// Minimum time between redraws.
+const REDRAW_EVERY: Duration = Duration::from_millis(200);
+
+/// A counter drawn on stderr.
+pub struct Progress {
+    label: String,
+    unit: &'static str,
+    total: usize,
+    done: usize,
+    started: Instant,
+    last_draw: Option<Instant>,
+}
+
+impl Progress {
+    /// Starts counting `total` items of `unit` (e.g. "images").
+    pub fn new(label: impl Into<String>, total: usize, unit: &'static str) -> Self {
+        Self {
+            label: label.into(),
+            unit,
+            total,
+            done: 0,
+            started: Instant::now(),
+            last_draw: None,
+        }
+    }
+
+    /// Records `n` more finished items.
+    pub fn advance(&mut self, n: usize) {
+        self.set(self.done + n);
+    }
+
+    /// Records that `done` items are finished.
+    pub fn set(&mut self, done: usize) {
+        self.done = done.min(self.total);
+        let now = Instant::now();
+        let due = self.last_draw.is_none_or(|t| now - t >= REDRAW_EVERY);
+        if now - self.started >= QUIET_FOR && due {
+            self.draw(now);
+            self.last_draw = Some(now);
+        }
+    }
+
+    /// Ends the line if anything was drawn.
+    pub fn finish(self) {
+        if self.last_draw.is_some() {
+            let elapsed = self.started.elapsed().as_secs_f64();
+            eprintln!(
+                "\r{}: {}/{} {} in {elapsed:.1} s{:20}",
+                self.label, self.done, self.total, self.unit, ""
+            );
+        }
+    }
+
+    fn draw(&self, now: Instant) {
+        let elapsed = (now - self.started).as_secs_f64();
+        let rate = self.done as f64 / elapsed.max(1e-9);
+        let eta = if self.done > 0 {
+            format!("{:.0} s left", (self.total - self.done) as f64 / rate)
+        } else {
+            "estimating".into()
+        };
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(
+            stderr,
+            "\r{}: {}/{} {} ({rate:.2} {}/s, {eta})   ",
+            self.label, self.done, self.total, self.unit, self.unit
+        );
+        let _ = stderr.flush();
+    }
+}

@@ -1,0 +1,57 @@
+//! Checkpoint → bundle conversion: precompute the text prototypes of a list of
+//! categories with the text tower, then write one `.bpk`.
+
+use burn_store::burn_pack::Writer;
+
+use crate::bundle::{Precision, write_bundle};
+use crate::detector::Detector;
+use crate::error::{Error, Result};
+use crate::text::{BUILT_IN_CATEGORIES, TextTable};
+
+/// The built-in category list followed by `extra` names not already in it.
+pub fn bundle_categories(extra: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = BUILT_IN_CATEGORIES.iter().map(|s| s.to_string()).collect();
+    for name in extra {
+        let name = name.trim();
+        if !name.is_empty() && !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+/// Computes the prototypes of `categories`, calling `progress(done, total)` after each.
+pub async fn build_text_table(
+    detector: &mut Detector,
+    categories: &[String],
+    mut progress: impl FnMut(usize, usize),
+) -> Result<TextTable> {
+    let mut table = TextTable::default();
+    for (done, name) in categories.iter().enumerate() {
+        let category = detector.category(name)?;
+        table.insert(name, detector.prototype_values(&category).await?);
+        progress(done + 1, categories.len());
+    }
+    Ok(table)
+}
+
+/// A bundle writer for a detector loaded from a checkpoint.
+pub fn bundle_writer(
+    detector: &Detector,
+    table: &TextTable,
+    precision: Precision,
+    with_text: bool,
+) -> Result<Writer> {
+    if with_text && !detector.has_text_tower() {
+        return Err(Error::InvalidInput(
+            "--with-text needs a model with its text tower".into(),
+        ));
+    }
+    write_bundle(
+        detector.model(),
+        detector.config(),
+        table,
+        precision,
+        with_text,
+    )
+}
