@@ -139,28 +139,66 @@ impl Inctrl {
     ) -> InctrlOutput {
         let vision = self.visual.forward(pixels);
         let patch_map = patch_residual_map(&vision.layer_tokens, &prompts.patch_tokens);
+        // The heads run image by image: a batched [batch, width] product may take a
+        // different kernel path (and rounding) for different batch sizes.
+        let per_image: Vec<ImageScores> = (0..patch_map.dims()[0])
+            .map(|i| {
+                self.score_image(
+                    vision.embedding.clone().narrow(0, i, 1),
+                    patch_map.clone().narrow(0, i, 1),
+                    prompts,
+                    text_prototypes.clone(),
+                )
+            })
+            .collect();
+        let cat1 = |f: fn(&ImageScores) -> &Tensor<1>| {
+            Tensor::cat(per_image.iter().map(|s| f(s).clone()).collect(), 0)
+        };
+        let cat2 = |f: fn(&ImageScores) -> &Tensor<2>| {
+            Tensor::cat(per_image.iter().map(|s| f(s).clone()).collect(), 0)
+        };
+        InctrlOutput {
+            patch_max: cat1(|s| &s.patch_max),
+            text_cosines: cat2(|s| &s.text_cosines),
+            text_score: cat1(|s| &s.text_score),
+            residual: cat2(|s| &s.residual),
+            image_score: cat1(|s| &s.image_score),
+            holistic_map: cat2(|s| &s.holistic_map),
+            holistic_score: cat1(|s| &s.holistic_score),
+            final_score: cat1(|s| &s.final_score),
+            embedding: vision.embedding,
+            layer_tokens: vision.layer_tokens,
+            patch_map,
+        }
+    }
+
+    /// Everything after the image tower for one image.
+    ///
+    /// # Shapes
+    /// - `embedding`: `[1, embed_dim]`, `patch_map`: `[1, patches]`
+    fn score_image(
+        &self,
+        embedding: Tensor<2>,
+        patch_map: Tensor<2>,
+        prompts: &PromptFeatures,
+        text_prototypes: Tensor<2>,
+    ) -> ImageScores {
         let patch_max = patch_map.clone().max_dim(1).squeeze_dim(1);
 
-        let unit_embedding = vision.embedding.clone() / l2_norm(vision.embedding.clone());
+        let unit_embedding = embedding.clone() / l2_norm(embedding.clone());
         let text_cosines = unit_embedding.matmul(text_prototypes.transpose());
         let text_score = softmax(text_cosines.clone().mul_scalar(TEXT_TEMPERATURE), 1)
             .narrow(1, 1, 1)
             .squeeze_dim(1);
 
-        let residual = prompts.adapted_mean.clone().unsqueeze()
-            - self.adapter.forward(vision.embedding.clone());
+        let residual = prompts.adapted_mean.clone().unsqueeze() - self.adapter.forward(embedding);
         let image_score = self.diff_head_ref.forward(residual.clone());
 
         // The original adds `text_score + img_ref_score + patch_ref_map`, left to right.
-        let holistic_map =
-            (text_score.clone() + image_score.clone()).unsqueeze_dim(1) + patch_map.clone();
+        let holistic_map = (text_score.clone() + image_score.clone()).unsqueeze_dim(1) + patch_map;
         let holistic_score = self.diff_head.forward(holistic_map.clone());
         let final_score = (holistic_score.clone() + patch_max.clone()).div_scalar(2.0);
-
-        InctrlOutput {
-            embedding: vision.embedding,
-            layer_tokens: vision.layer_tokens,
-            patch_map,
+        ImageScores {
             patch_max,
             text_cosines,
             text_score,
@@ -188,6 +226,18 @@ impl Inctrl {
         let mean = unit.mean_dim(0);
         Some((mean.clone() / l2_norm(mean)).squeeze_dim(0))
     }
+}
+
+/// The per-image part of [`InctrlOutput`], each with a leading axis of 1.
+struct ImageScores {
+    patch_max: Tensor<1>,
+    text_cosines: Tensor<2>,
+    text_score: Tensor<1>,
+    residual: Tensor<2>,
+    image_score: Tensor<1>,
+    holistic_map: Tensor<2>,
+    holistic_score: Tensor<1>,
+    final_score: Tensor<1>,
 }
 
 /// `t / ‖t‖` over the last axis keeps its width; this is `‖t‖`, `[rows, 1]`.

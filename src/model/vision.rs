@@ -116,8 +116,13 @@ impl VisionTransformer {
         let x = self.ln_pre.forward(x);
 
         let (x, layer_tokens) = self.transformer.forward_with_taps(x, &PATCH_LAYERS);
-        let cls = x.narrow(1, 0, 1).reshape([batch, width]);
-        let embedding = self.ln_post.forward(cls).matmul(self.proj.val());
+        // [batch, 1, width] @ [1, width, embed]: one 1-row product per image, so an
+        // image's embedding never depends on the batch it came in.
+        let embedding = self
+            .ln_post
+            .forward(x.narrow(1, 0, 1))
+            .matmul(self.proj.val().unsqueeze())
+            .squeeze_dim(1);
         VisionOutput {
             embedding,
             layer_tokens,

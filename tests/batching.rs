@@ -1,0 +1,52 @@
+//! Per-sample semantics: a query's result must not depend on what else is in its batch.
+
+mod common;
+
+use burn::tensor::Device;
+use common::*;
+use inctrl::detector::Detector;
+use inctrl::preprocess::preprocess_image;
+
+#[test]
+fn batch_scores_equal_one_by_one_scores_exactly() {
+    let mut detector = Detector::from_checkpoint(
+        open_checkpoint("model.pyth"),
+        tiny_config(),
+        &Device::flex(),
+    )
+    .unwrap();
+    let load =
+        |name: &str| preprocess_image(&std::fs::read(image_path(name)).unwrap(), 240).unwrap();
+    let category = detector.category("candle").unwrap();
+    let prompts = detector
+        .encode_prompts(&[load("nominal_a.jpg"), load("nominal_b.jpg")])
+        .unwrap();
+    let queries: Vec<_> = [
+        "nominal_c.jpg",
+        "local_defect.jpg",
+        "global_defect.jpg",
+        "gray_wide.png",
+        "thin_strip.jpg",
+    ]
+    .iter()
+    .map(|name| load(name))
+    .collect();
+
+    let batch = pollster::block_on(detector.score(&category, &prompts, &queries)).unwrap();
+    for (query, batched) in queries.iter().zip(&batch) {
+        let alone =
+            pollster::block_on(detector.score(&category, &prompts, std::slice::from_ref(query)))
+                .unwrap();
+        assert_eq!(
+            &alone[0], batched,
+            "a query scored alone and in a batch must agree bit for bit"
+        );
+    }
+    let distinct: std::collections::BTreeSet<u32> =
+        batch.iter().map(|s| s.score.to_bits()).collect();
+    assert_eq!(
+        distinct.len(),
+        queries.len(),
+        "different images get different scores"
+    );
+}
