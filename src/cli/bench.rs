@@ -116,10 +116,17 @@ fn random_image(config: &ClipConfig, device: &Device) -> Vec<f32> {
 fn matmul_gflops(config: &ClipConfig, device: &Device, runs: usize) -> Result<f64> {
     let (t, w) = (config.grid_side().pow(2) + 1, config.vision_cfg.width);
     let m = mlp_width(w, config.vision_cfg.mlp_ratio);
+    // Distinct inputs for every run (so no backend can reuse a result), made before timing.
+    let mut inputs: Vec<_> = (0..=runs)
+        .map(|_| {
+            let a = Tensor::<2>::random([t, w], Distribution::Default, device);
+            let b = Tensor::<2>::random([w, m], Distribution::Default, device);
+            pollster::block_on(read_all([a.clone().sum().unsqueeze(), b.clone().sum().unsqueeze()]))
+                .map(|_| (a, b))
+        })
+        .collect::<Result<_>>()?;
     let time = median(runs, || {
-        // Fresh inputs each run so no backend can reuse a cached result.
-        let a = Tensor::<2>::random([t, w], Distribution::Default, device);
-        let b = Tensor::<2>::random([w, m], Distribution::Default, device);
+        let (a, b) = inputs.pop().expect("one input pair per run");
         pollster::block_on(read_all([a.matmul(b).sum().unsqueeze()])).map(drop)
     })?;
     Ok(2.0 * (t * w * m) as f64 / time.as_secs_f64() / 1e9)

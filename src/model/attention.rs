@@ -7,8 +7,9 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::softmax;
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Device, Tensor};
 
 /// Configuration for [`MultiheadAttention`].
 #[derive(Config, Debug)]
@@ -41,11 +42,12 @@ pub struct MultiheadAttention {
 }
 
 impl MultiheadAttention {
+    /// Scaled dot-product self-attention through Burn's fused kernel.
+    ///
     /// # Shapes
-    /// - `x`: `[batch, tokens, width]`
-    /// - `mask`: `[tokens, tokens]`, `true` where attention is forbidden
+    /// - `x`: `[batch, tokens, width]`; `causal` hides later tokens (text tower)
     /// - output: `[batch, tokens, width]`
-    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<2, Bool>>) -> Tensor<3> {
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
         let [batch, tokens, width] = x.dims();
         let head_width = width / self.heads;
         let split_heads = |t: Tensor<3>| {
@@ -55,16 +57,13 @@ impl MultiheadAttention {
         let mut qkv = self.in_proj.forward(x).chunk(3, 2);
         let v = split_heads(qkv.pop().expect("three chunks"));
         let k = split_heads(qkv.pop().expect("three chunks"));
-        // PyTorch scales q before the product (`q * sqrt(1 / head_width)`), not the scores.
-        let scale = (1.0 / head_width as f64).sqrt() as f32;
-        let q = split_heads(qkv.pop().expect("three chunks")).mul_scalar(scale);
-
-        let mut scores = q.matmul(k.transpose());
-        if let Some(mask) = mask {
-            scores = scores.mask_fill(mask.unsqueeze::<4>(), f32::NEG_INFINITY);
-        }
-        let context = softmax(scores, 3)
-            .matmul(v)
+        let q = split_heads(qkv.pop().expect("three chunks"));
+        let options = AttentionModuleOptions {
+            scale: Some((1.0 / head_width as f64).sqrt()),
+            softcap: None,
+            is_causal: causal,
+        };
+        let context = attention(q, k, v, None, None, options)
             .swap_dims(1, 2)
             .reshape([batch, tokens, width]);
         self.out_proj.forward(context)

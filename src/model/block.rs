@@ -4,7 +4,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, sigmoid};
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::attention::{MultiheadAttention, MultiheadAttentionConfig};
 
@@ -53,10 +53,10 @@ pub struct ResidualAttentionBlock {
 
 impl ResidualAttentionBlock {
     /// # Shapes
-    /// - `x`: `[batch, tokens, width]`, `mask`: `[tokens, tokens]`
+    /// - `x`: `[batch, tokens, width]`, `causal`: hide later tokens
     /// - output: `[batch, tokens, width]`
-    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<2, Bool>>) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), mask);
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), causal);
         x.clone() + self.mlp.forward(self.ln_2.forward(x))
     }
 }

@@ -5,7 +5,7 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig};
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::block::ResidualAttentionBlockConfig;
 use super::transformer::{Transformer, TransformerConfig};
@@ -88,11 +88,9 @@ impl TextTransformer {
                 .val()
                 .narrow(0, 0, length)
                 .unsqueeze();
-        // `tril_mask` is `true` strictly above the diagonal: the future tokens to hide.
-        let causal: Tensor<2, Bool> = Tensor::tril_mask([length, length], 0, &device);
         let x = self
             .ln_final
-            .forward(self.transformer.forward(x, Some(causal)));
+            .forward(self.transformer.forward(x, true));
         let [_, _, width] = x.dims();
         // Row b of the flattened [batch * length, width] stream at b * length + eot[b].
         let row_starts =

@@ -2,7 +2,7 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
 
@@ -35,11 +35,11 @@ impl Transformer {
     /// Runs every block.
     ///
     /// # Shapes
-    /// - `x`, output: `[batch, tokens, width]`; `mask`: `[tokens, tokens]`
-    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<2, Bool>>) -> Tensor<3> {
+    /// - `x`, output: `[batch, tokens, width]`; `causal` hides later tokens
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
         self.resblocks
             .iter()
-            .fold(x, |x, block| block.forward(x, mask.clone()))
+            .fold(x, |x, block| block.forward(x, causal))
     }
 
     /// Runs every block and also returns the residual stream after each block
@@ -51,7 +51,7 @@ impl Transformer {
         let mut tapped = Vec::with_capacity(taps.len());
         let mut x = x;
         for (index, block) in self.resblocks.iter().enumerate() {
-            x = block.forward(x, None);
+            x = block.forward(x, false);
             if taps.contains(&(index + 1)) {
                 tapped.push(x.clone());
             }
