@@ -121,8 +121,11 @@ fn matmul_gflops(config: &ClipConfig, device: &Device, runs: usize) -> Result<f6
         .map(|_| {
             let a = Tensor::<2>::random([t, w], Distribution::Default, device);
             let b = Tensor::<2>::random([w, m], Distribution::Default, device);
-            pollster::block_on(read_all([a.clone().sum().unsqueeze(), b.clone().sum().unsqueeze()]))
-                .map(|_| (a, b))
+            pollster::block_on(read_all([
+                a.clone().sum().unsqueeze(),
+                b.clone().sum().unsqueeze(),
+            ]))
+            .map(|_| (a, b))
         })
         .collect::<Result<_>>()?;
     let time = median(runs, || {

@@ -88,9 +88,7 @@ impl TextTransformer {
                 .val()
                 .narrow(0, 0, length)
                 .unsqueeze();
-        let x = self
-            .ln_final
-            .forward(self.transformer.forward(x, true));
+        let x = self.ln_final.forward(self.transformer.forward(x, true));
         let [_, _, width] = x.dims();
         // Row b of the flattened [batch * length, width] stream at b * length + eot[b].
         let row_starts =
