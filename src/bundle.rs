@@ -55,7 +55,7 @@ pub struct Bundle {
     pub precision: Precision,
 }
 
-/// Serialises a model and its text table into bundle bytes. The text tower is
+/// Serialises a model and its text table into a bundle. The text tower is
 /// included only if `with_text` and the model has one.
 pub fn write_bundle(
     model: &Inctrl,
@@ -63,10 +63,27 @@ pub fn write_bundle(
     text_table: &TextTable,
     precision: Precision,
     with_text: bool,
-) -> Result<Writer> {
-    let embed_dim = config.embed_dim;
-    let mut tensors: Vec<PackTensor> = model
-        .collect(None, None, false)
+) -> Writer {
+    let has_text = with_text && model.text.is_some();
+    pack(
+        model.collect(None, None, false),
+        config,
+        text_table,
+        precision,
+        has_text,
+    )
+}
+
+/// A bundle from model tensors named by their parameter paths (Burn layout,
+/// float32), dropping the text tower's unless `with_text`.
+pub fn pack(
+    tensors: Vec<PackTensor>,
+    config: &ClipConfig,
+    text_table: &TextTable,
+    precision: Precision,
+    with_text: bool,
+) -> Writer {
+    let mut tensors: Vec<PackTensor> = tensors
         .into_iter()
         .filter(|t| with_text || !t.name.starts_with("text."))
         .map(|t| match precision {
@@ -78,12 +95,11 @@ pub fn write_bundle(
     tensors.push(PackTensor::new(
         TEXT_TABLE_TENSOR.to_owned(),
         DType::F32,
-        vec![names.len(), 2, embed_dim],
+        vec![names.len(), 2, config.embed_dim],
         None,
         Bytes::from_elems(text_table.flat_values()),
     ));
-    let has_text = with_text && model.text.is_some();
-    Ok(Writer::new(tensors)
+    Writer::new(tensors)
         .with_metadata(FORMAT_KEY, FORMAT_VERSION)
         .with_metadata(CONFIG_KEY, &config.to_json())
         .with_metadata(
@@ -91,7 +107,7 @@ pub fn write_bundle(
             &serde_json::to_string(&names).expect("strings serialise"),
         )
         .with_metadata(PRECISION_KEY, precision.name())
-        .with_metadata(TEXT_TOWER_KEY, if has_text { "true" } else { "false" }))
+        .with_metadata(TEXT_TOWER_KEY, if with_text { "true" } else { "false" })
 }
 
 /// Loads a bundle onto `device`.

@@ -1,12 +1,19 @@
 //! Checkpoint → bundle conversion: precompute the text prototypes of a list of
 //! categories with the text tower, then write one `.bpk`.
 
+use std::sync::Arc;
+
+use burn::tensor::Device;
 use burn_store::burn_pack::Writer;
 
-use crate::bundle::{Precision, write_bundle};
+use crate::bundle::{Precision, pack, write_bundle};
+use crate::checkpoint::Checkpoint;
+use crate::config::ClipConfig;
 use crate::detector::Detector;
 use crate::error::{Error, Result};
+use crate::model::InctrlConfig;
 use crate::text::{BUILT_IN_CATEGORIES, TextTable};
+use crate::weights::checkpoint_tensors;
 
 /// The built-in category list followed by `extra` names not already in it.
 pub fn bundle_categories(extra: &[String]) -> Vec<String> {
@@ -47,11 +54,31 @@ pub fn bundle_writer(
             "--with-text needs a model with its text tower".into(),
         ));
     }
-    write_bundle(
+    Ok(write_bundle(
         detector.model(),
         detector.config(),
         table,
         precision,
         with_text,
-    )
+    ))
+}
+
+/// A bundle straight from a checkpoint, tensor by tensor, without building the
+/// model: memory stays at one tensor plus the output. The text tower is kept
+/// (there are no precomputed prototypes), so any category name works.
+pub fn stream_bundle(
+    checkpoint: Arc<Checkpoint>,
+    config: &ClipConfig,
+    precision: Precision,
+) -> Result<Writer> {
+    // Parameters are initialised lazily, so this model only describes names and shapes.
+    let layout = InctrlConfig::from_clip(config, true).init(&Device::flex());
+    let tensors = checkpoint_tensors(&layout, checkpoint)?;
+    Ok(pack(
+        tensors,
+        config,
+        &TextTable::default(),
+        precision,
+        true,
+    ))
 }

@@ -15,7 +15,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use burn::tensor::{Bytes, DType};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Bytes, DType, Tensor};
 use burn_store::ModuleSnapshot;
 use burn_store::burn_pack::Tensor as PackTensor;
 
@@ -76,22 +77,29 @@ pub fn is_unused_key(key: &str) -> bool {
 /// Loads every parameter of `model` from `checkpoint`, or fails naming each
 /// missing, unexpected or misshaped key.
 pub fn load_checkpoint(model: &mut Inctrl, checkpoint: Arc<Checkpoint>) -> Result<()> {
+    let tensors = checkpoint_tensors(model, checkpoint)?;
+    apply_all(model, tensors)
+}
+
+/// The checkpoint's tensors under `model`'s parameter paths, Burn layout, read
+/// lazily. Fails naming every missing, unexpected or misshaped key. `model`'s
+/// own (lazily initialised) parameters are never materialised.
+pub fn checkpoint_tensors(model: &Inctrl, checkpoint: Arc<Checkpoint>) -> Result<Vec<PackTensor>> {
     let stored: HashMap<&str, &StoredTensor> = checkpoint
         .tensors()
         .iter()
         .map(|t| (t.name.as_str(), t))
         .collect();
-    let params = model.collect(None, None, false);
+    let params = param_shapes(model);
     let mut problems = Problems::default();
     let mut tensors = Vec::with_capacity(params.len());
-    for param in &params {
-        let mapping = checkpoint_key(&param.name);
-        let shape = param.shape.to_vec();
+    for (path, shape) in &params {
+        let mapping = checkpoint_key(path);
         let Some(&source) = stored.get(mapping.key.as_str()) else {
             problems.missing.push(mapping.key);
             continue;
         };
-        let expected = checkpoint_shape(&shape, mapping.transposed);
+        let expected = checkpoint_shape(shape, mapping.transposed);
         if source.shape != expected {
             problems.misshaped.push(format!(
                 "'{}' has shape {:?}, expected {:?}",
@@ -100,14 +108,14 @@ pub fn load_checkpoint(model: &mut Inctrl, checkpoint: Arc<Checkpoint>) -> Resul
             continue;
         }
         tensors.push(deferred_tensor(
-            param.name.clone(),
-            shape,
+            path.clone(),
+            shape.clone(),
             source.clone(),
             mapping.transposed,
             &checkpoint,
         ));
     }
-    let consumed: Vec<String> = params.iter().map(|p| checkpoint_key(&p.name).key).collect();
+    let consumed: Vec<String> = params.iter().map(|(p, _)| checkpoint_key(p).key).collect();
     problems.unexpected = stored
         .keys()
         .filter(|k| !is_unused_key(k) && !consumed.iter().any(|c| c == *k))
@@ -115,7 +123,36 @@ pub fn load_checkpoint(model: &mut Inctrl, checkpoint: Arc<Checkpoint>) -> Resul
         .collect();
     problems.unexpected.sort();
     problems.into_result()?;
-    apply_all(model, tensors)
+    Ok(tensors)
+}
+
+/// Every float parameter's path and shape, without initialising any of them.
+pub fn param_shapes(model: &Inctrl) -> Vec<(String, Vec<usize>)> {
+    let mut visitor = ParamShapes::default();
+    model.visit(&mut visitor);
+    visitor.params
+}
+
+/// Records parameter paths and lazy shapes, as `ModuleSnapshot::collect` names them.
+#[derive(Default)]
+struct ParamShapes {
+    path: Vec<String>,
+    params: Vec<(String, Vec<usize>)>,
+}
+
+impl ModuleVisitor for ParamShapes {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.params
+            .push((self.path.join("."), param.lazy_shape().to_vec()));
+    }
 }
 
 /// Applies named tensors to `model`, failing on anything left unapplied.
@@ -279,6 +316,26 @@ mod tests {
         assert!(is_unused_key("diff_head.bn1.running_mean"));
         assert!(is_unused_key("diff_head_ref.bn3.num_batches_tracked"));
         assert!(!is_unused_key("diff_head.bn2.weight"));
+    }
+
+    #[test]
+    fn lazy_shapes_name_params_as_collect_does() {
+        use crate::config::ClipConfig;
+        use crate::model::InctrlConfig;
+        use burn_store::ModuleSnapshot;
+        let config = ClipConfig::from_json(
+            r#"{"embed_dim": 640, "vision_cfg": {"image_size": 240, "layers": 11, "width": 32, "head_width": 16},
+                "text_cfg": {"width": 32, "heads": 2, "layers": 1, "vocab_size": 50}}"#,
+        )
+        .unwrap();
+        let model = InctrlConfig::from_clip(&config, true).init(&burn::tensor::Device::flex());
+        let lazy = param_shapes(&model);
+        let collected: Vec<(String, Vec<usize>)> = model
+            .collect(None, None, false)
+            .into_iter()
+            .map(|t| (t.name, t.shape.to_vec()))
+            .collect();
+        assert_eq!(lazy, collected);
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub fn run_random(args: RandomBundleArgs) -> Result<()> {
         table.insert(&name, values);
     }
     write_file(
-        write_bundle(&model, &config, &table, precision(args.half), false)?,
+        write_bundle(&model, &config, &table, precision(args.half), false),
         &args.out,
     )?;
     eprintln!(
