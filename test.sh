@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Runs every test of the project on a fresh Debian machine with a Rust toolchain:
-# installs what is missing (Mesa lavapipe for native wgpu), then the Rust tests.
+# Runs every test of the project on a fresh Debian machine with a Rust toolchain.
+# Installs what is missing (Mesa lavapipe for native wgpu, Debian's chromium and
+# playwright-core for the browser tests), then: Rust tests, the browser package,
+# and the demo page in headless chromium on the CPU and WebGPU backends.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 step() { printf '\n=== %s\n' "$*"; }
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
-if [ ! -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ]; then
-  step "installing Mesa lavapipe (software Vulkan for the native wgpu tests)"
+missing=()
+[ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || missing+=(mesa-vulkan-drivers libvulkan1)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ ! -d tools/node_modules/playwright-core ]; then
+  step "installing playwright-core (drives Debian's chromium; no browser download)"
+  (cd tools && npm ci --no-audit --no-fund)
 fi
 # wgpu's GL probe complains without a runtime dir; give it an empty private one.
 XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
@@ -21,3 +30,18 @@ cargo fmt --all -- --check
 
 step "native tests (CPU flex backend, wgpu on lavapipe, CLI)"
 cargo test --locked --profile native
+
+step "browser package and demo"
+./build.sh
+
+step "browser tests (headless chromium: WebAssembly CPU and WebGPU on SwiftShader)"
+FIXTURES=../shared/fixtures/tiny
+CLI=target/native/inctrl
+"$CLI" convert --checkpoint "$FIXTURES/model.pyth" --config "$FIXTURES/config.json" --out www/models/tiny.bpk
+"$CLI" score --weights www/models/tiny.bpk --category metal_nut \
+  --prompt "$FIXTURES/images/nominal_a.jpg" --prompt "$FIXTURES/images/nominal_b.jpg" \
+  "$FIXTURES"/images/nominal_{c,d}.jpg "$FIXTURES"/images/{local,global}_defect.jpg \
+  "$FIXTURES"/images/gray_wide.png "$FIXTURES"/images/rgba_tall.png "$FIXTURES"/images/thin_strip.jpg \
+  > target/browser-expected.json
+node --test --test-concurrency=1 tests/browser/
+echo "screenshots: test-artifacts/"

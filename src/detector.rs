@@ -302,6 +302,23 @@ impl Detector {
     }
 }
 
+/// Names a lost GPU device plainly (Burn reports it as a poisoned device), so
+/// that callers know to re-create the detector rather than retry.
+fn readback_error(detail: &str) -> Error {
+    if !detail.to_lowercase().contains("poisoned") {
+        return Error::Device(format!("reading results back failed: {detail}"));
+    }
+    let cause = detail
+        .rsplit("Caused by:")
+        .next()
+        .and_then(|c| c.split("Backtrace").next())
+        .map(str::trim)
+        .unwrap_or(detail);
+    Error::Device(format!(
+        "the GPU device was lost ({cause}); re-create the detector, on the CPU if need be"
+    ))
+}
+
 /// Reads several tensors back in one transaction (asynchronously, as browsers require).
 pub async fn read_all<const N: usize>(tensors: [Tensor<2>; N]) -> Result<[Vec<f32>; N]> {
     let transaction = tensors
@@ -310,7 +327,7 @@ pub async fn read_all<const N: usize>(tensors: [Tensor<2>; N]) -> Result<[Vec<f3
     let data = transaction
         .execute_async()
         .await
-        .map_err(|e| Error::Device(format!("reading results back failed: {e:?}")))?;
+        .map_err(|e| readback_error(&format!("{e:?}")))?;
     let values: Vec<Vec<f32>> = data
         .into_iter()
         .map(|d| d.convert::<f32>().try_into_vec::<f32>())
@@ -319,4 +336,24 @@ pub async fn read_all<const N: usize>(tensors: [Tensor<2>; N]) -> Result<[Vec<f3
     values
         .try_into()
         .map_err(|_| Error::Device("a readback returned the wrong number of tensors".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_device_is_reported_as_lost() {
+        let detail = "The device is poisoned\nCaused by:\n  The device is poisoned\nCaused by:\n  Destroyed: Device was destroyed.\nBacktrace:\nNo backtrace available";
+        let message = readback_error(detail).to_string();
+        assert_eq!(
+            message,
+            "device: the GPU device was lost (Destroyed: Device was destroyed.); re-create the detector, on the CPU if need be"
+        );
+        assert!(
+            readback_error("Timeout")
+                .to_string()
+                .contains("reading results back failed: Timeout")
+        );
+    }
 }

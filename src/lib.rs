@@ -15,6 +15,8 @@ pub mod error;
 pub mod model;
 pub mod preprocess;
 pub mod text;
+#[cfg(all(target_family = "wasm", feature = "wgpu"))]
+pub mod web;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -295,7 +295,8 @@ fn half_bundle_final_scores_are_within_1e_3_of_f32() {
 #[test]
 fn streamed_bundle_matches_every_reference_tensor() {
     let checkpoint = std::sync::Arc::new(open_checkpoint("model.pyth"));
-    let writer = inctrl::convert::stream_bundle(checkpoint, &tiny_config(), Precision::F32).unwrap();
+    let writer =
+        inctrl::convert::stream_bundle(checkpoint, &tiny_config(), Precision::F32).unwrap();
     let bytes = writer.into_bytes().unwrap().to_vec();
     let mut detector = Detector::from_bundle_bytes(bytes, &Device::flex()).unwrap();
     assert!(detector.has_text_tower() && detector.text_table().is_empty());

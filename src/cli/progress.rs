@@ -1,13 +1,16 @@
 //! A progress line on stderr for work that takes more than a second: count,
-//! rate and time left. Quiet for quick jobs so scripted use stays clean.
+//! rate and time left. Quiet for quick jobs so scripted use stays clean; on a
+//! terminal the line redraws in place, in a log it is a new line now and then.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 /// Work shorter than this prints nothing.
 const QUIET_FOR: Duration = Duration::from_secs(1);
-/// Minimum time between redraws.
+/// Minimum time between redraws on a terminal.
 const REDRAW_EVERY: Duration = Duration::from_millis(200);
+/// Minimum time between lines when stderr is a file or pipe.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// A counter drawn on stderr.
 pub struct Progress {
@@ -17,6 +20,7 @@ pub struct Progress {
     done: usize,
     started: Instant,
     last_draw: Option<Instant>,
+    terminal: bool,
 }
 
 impl Progress {
@@ -29,6 +33,7 @@ impl Progress {
             done: 0,
             started: Instant::now(),
             last_draw: None,
+            terminal: std::io::stderr().is_terminal(),
         }
     }
 
@@ -41,7 +46,12 @@ impl Progress {
     pub fn set(&mut self, done: usize) {
         self.done = done.min(self.total);
         let now = Instant::now();
-        let due = self.last_draw.is_none_or(|t| now - t >= REDRAW_EVERY);
+        let every = if self.terminal {
+            REDRAW_EVERY
+        } else {
+            LOG_EVERY
+        };
+        let due = self.last_draw.is_none_or(|t| now - t >= every);
         if now - self.started >= QUIET_FOR && due {
             self.draw(now);
             self.last_draw = Some(now);
@@ -52,8 +62,9 @@ impl Progress {
     pub fn finish(self) {
         if self.last_draw.is_some() {
             let elapsed = self.started.elapsed().as_secs_f64();
+            let start = if self.terminal { "\r" } else { "" };
             eprintln!(
-                "\r{}: {}/{} {} in {elapsed:.1} s{:20}",
+                "{start}{}: {}/{} {} in {elapsed:.1} s{:20}",
                 self.label, self.done, self.total, self.unit, ""
             );
         }
@@ -67,10 +78,15 @@ impl Progress {
         } else {
             "estimating".into()
         };
+        let (start, end) = if self.terminal {
+            ("\r", "   ")
+        } else {
+            ("", "\n")
+        };
         let mut stderr = std::io::stderr().lock();
         let _ = write!(
             stderr,
-            "\r{}: {}/{} {} ({rate:.2} {}/s, {eta})   ",
+            "{start}{}: {}/{} {} ({rate:.2} {}/s, {eta}){end}",
             self.label, self.done, self.total, self.unit, self.unit
         );
         let _ = stderr.flush();

@@ -1,0 +1,396 @@
+//! The WebAssembly surface, and the only module that knows wasm-bindgen.
+//!
+//! One [`WasmDetector`] lives in a Web Worker (`pkg/worker.js`); pages use it
+//! through the `InctrlDetector` wrapper of `pkg/detector.js`. Every method
+//! returns a `Result`, so bad input becomes a JavaScript exception with a clear
+//! message instead of a panic, which would end the whole module.
+
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use burn::tensor::wgpu::WgpuSetup;
+use js_sys::Uint8Array;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use crate::bundle::{Bundle, Precision, read_bundle};
+use crate::checkpoint::{Checkpoint, ReadAt};
+use crate::config::ClipConfig;
+use crate::convert::stream_bundle;
+use crate::detector::{Category, Detector, Pixels, PromptSet, Score, read_all};
+use crate::error::{Error, Result};
+use crate::preprocess::{preprocess_image, preprocess_rgba};
+
+/// Installs the panic hook and a logger, so that a bug or a GPU backend error
+/// (e.g. a shader the browser refuses) shows its message in the console.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+    if log::set_logger(&ConsoleLogger).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+}
+
+/// Sends warnings and errors of the `log` crate to the browser console.
+struct ConsoleLogger;
+
+impl log::Log for ConsoleLogger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record) {
+        let message = JsValue::from_str(&format!("{}: {}", record.target(), record.args()));
+        match record.level() {
+            log::Level::Error => web_sys::console::error_1(&message),
+            _ => web_sys::console::warn_1(&message),
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// An image handed over by the worker: encoded file bytes, or decoded RGBA pixels
+/// (from an `ImageBitmap` or `ImageData`).
+#[derive(Deserialize)]
+struct ImageInput {
+    name: String,
+    bytes: Option<serde_bytes::ByteBuf>,
+    width: Option<u32>,
+    height: Option<u32>,
+    rgba: Option<serde_bytes::ByteBuf>,
+}
+
+/// What a page needs to know about loaded weights.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BundleInfo {
+    categories: Vec<String>,
+    text_tower: bool,
+    precision: &'static str,
+    image_size: usize,
+}
+
+/// One query's result, in the JS API's names.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScoreOutput {
+    score: f32,
+    patch_max: f32,
+    text_score: f32,
+    image_score: f32,
+    holistic_score: f32,
+    patch_map: Vec<f32>,
+}
+
+impl From<Score> for ScoreOutput {
+    fn from(s: Score) -> Self {
+        Self {
+            score: s.score,
+            patch_max: s.patch_max,
+            text_score: s.text_score,
+            image_score: s.image_score,
+            holistic_score: s.holistic_score,
+            patch_map: s.patch_map,
+        }
+    }
+}
+
+/// A detector on one device, holding the current weights, category and prompt set.
+#[wasm_bindgen]
+pub struct WasmDetector {
+    device: Device,
+    backend: &'static str,
+    fallback_reason: Option<String>,
+    gpu: Option<WgpuSetup>,
+    detector: Option<Detector>,
+    category: Option<Category>,
+    prompts: Option<PromptSet>,
+}
+
+#[wasm_bindgen]
+impl WasmDetector {
+    /// Creates a detector. `backend` is `"webgpu"`, `"cpu"` or `"auto"` (WebGPU
+    /// when an adapter is granted, else the CPU). Check `navigator.gpu` before
+    /// asking for WebGPU: some browsers crash wgpu when it is missing.
+    pub async fn create(backend: &str) -> std::result::Result<WasmDetector, JsError> {
+        let detector = match backend {
+            "cpu" => Self::on(Device::flex(), "cpu", None),
+            "webgpu" => Self::on_gpu(Self::init_webgpu().await?),
+            "auto" => match Self::init_webgpu().await {
+                Ok(gpu) => Self::on_gpu(gpu),
+                Err(e) => Self::on(Device::flex(), "cpu", Some(e.to_string())),
+            },
+            other => {
+                return Err(js_error(Error::InvalidInput(format!(
+                    "unknown backend '{other}' (use webgpu, cpu or auto)"
+                ))));
+            }
+        };
+        Ok(detector)
+    }
+
+    /// `"webgpu"` or `"cpu"`: where the model actually runs.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.to_owned()
+    }
+
+    /// Why `"auto"` fell back to the CPU, if it did.
+    #[wasm_bindgen(getter, js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.fallback_reason.clone()
+    }
+
+    /// Loads a `.bpk` bundle. On failure the weights loaded before stay in use.
+    #[wasm_bindgen(js_name = loadBundle)]
+    pub fn load_bundle(&mut self, bytes: Vec<u8>) -> std::result::Result<JsValue, JsError> {
+        let Bundle {
+            config,
+            model,
+            text_table,
+            precision,
+        } = read_bundle(burn::tensor::Bytes::from_bytes_vec(bytes), &self.device)
+            .map_err(js_error)?;
+        let info = BundleInfo {
+            categories: text_table.names().map(str::to_owned).collect(),
+            text_tower: model.text.is_some(),
+            precision: match precision {
+                Precision::F32 => "f32",
+                Precision::F16 => "f16",
+            },
+            image_size: config.vision_cfg.image_size,
+        };
+        self.detector = Some(Detector::new(
+            model,
+            config,
+            text_table,
+            self.device.clone(),
+        ));
+        self.category = None;
+        self.prompts = None;
+        to_js(&info)
+    }
+
+    /// Converts an official checkpoint (`checkpoint.pyth`, read slice by slice from
+    /// the `Blob`, so the 835 MB file is never in memory at once) into float16
+    /// bundle bytes with the text tower, ready for `loadBundle` and for caching.
+    /// `config_json` is an open_clip config (by default ViT-B-16-plus-240);
+    /// `on_progress(bytesRead)` is called as the file is read.
+    #[wasm_bindgen(js_name = convertCheckpoint)]
+    pub fn convert_checkpoint(
+        &self,
+        checkpoint: web_sys::Blob,
+        config_json: Option<String>,
+        on_progress: Option<js_sys::Function>,
+    ) -> std::result::Result<Vec<u8>, JsError> {
+        let config = match config_json {
+            Some(json) => ClipConfig::from_json(&json),
+            None => Ok(ClipConfig::vit_b_16_plus_240()),
+        }
+        .map_err(js_error)?;
+        let source = BlobSource::new(checkpoint, on_progress).map_err(js_error)?;
+        let checkpoint = Checkpoint::open(Arc::new(source)).map_err(js_error)?;
+        let writer =
+            stream_bundle(Arc::new(checkpoint), &config, Precision::F16).map_err(js_error)?;
+        let bytes = writer
+            .into_bytes()
+            .map_err(|e| js_error(Error::Weights(format!("writing the bundle failed: {e}"))))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Chooses the category whose text prior is used.
+    #[wasm_bindgen(js_name = setCategory)]
+    pub fn set_category(&mut self, name: &str) -> std::result::Result<(), JsError> {
+        let category = self.loaded_mut()?.category(name).map_err(js_error)?;
+        self.category = Some(category);
+        Ok(())
+    }
+
+    /// Encodes the normal prompt images (an array of image inputs); returns K.
+    #[wasm_bindgen(js_name = setPrompts)]
+    pub async fn set_prompts(&mut self, images: JsValue) -> std::result::Result<u32, JsError> {
+        let pixels = self.decode_all(images)?;
+        let prompts = self.loaded()?.encode_prompts(&pixels).map_err(js_error)?;
+        // Read one value back so that the work (and any device error) happens here.
+        let mean = prompts.features().adapted_mean.clone().unsqueeze();
+        read_all([mean]).await.map_err(js_error)?;
+        let count = prompts.len() as u32;
+        self.prompts = Some(prompts);
+        Ok(count)
+    }
+
+    /// Scores one query image against the current category and prompts.
+    pub async fn score(&self, image: JsValue) -> std::result::Result<JsValue, JsError> {
+        let detector = self.loaded()?;
+        let category = self
+            .category
+            .as_ref()
+            .ok_or_else(|| js_error(Error::InvalidInput("set a category before scoring".into())))?;
+        let prompts = self.prompts.as_ref().ok_or_else(|| {
+            js_error(Error::InvalidInput(
+                "set at least one normal prompt image before scoring".into(),
+            ))
+        })?;
+        let pixels = decode(serde_wasm_bindgen::from_value(image)?, self.image_size()?)?;
+        let mut scores = detector
+            .score(category, prompts, &[pixels])
+            .await
+            .map_err(js_error)?;
+        to_js(&ScoreOutput::from(scores.remove(0)))
+    }
+
+    /// Bytes of WebAssembly memory in use by this module (it never shrinks).
+    #[wasm_bindgen(js_name = memoryBytes)]
+    pub fn memory_bytes(&self) -> f64 {
+        wasm_bindgen::memory()
+            .unchecked_into::<js_sys::WebAssembly::Memory>()
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length() as f64
+    }
+
+    /// Destroys the WebGPU device, as a driver reset would, so pages and tests can
+    /// exercise their recovery path. Does nothing on the CPU.
+    #[wasm_bindgen(js_name = simulateDeviceLoss)]
+    pub fn simulate_device_loss(&self) {
+        if let Some(gpu) = &self.gpu {
+            gpu.device.destroy();
+        }
+    }
+}
+
+impl WasmDetector {
+    fn on(device: Device, backend: &'static str, fallback_reason: Option<String>) -> Self {
+        Self {
+            device,
+            backend,
+            fallback_reason,
+            gpu: None,
+            detector: None,
+            category: None,
+            prompts: None,
+        }
+    }
+
+    /// Burn's wgpu runtime watches the device itself: once it is lost, every
+    /// readback fails with an error that says so (see `detector::read_all`).
+    fn on_gpu((device, setup): (Device, WgpuSetup)) -> Self {
+        Self {
+            gpu: Some(setup),
+            ..Self::on(device, "webgpu", None)
+        }
+    }
+
+    async fn init_webgpu() -> Result<(Device, WgpuSetup)> {
+        Device::wgpu_options()
+            .init_with_setup_async()
+            .await
+            .map_err(|e| Error::Device(format!("WebGPU is not available: {e:?}")))
+    }
+
+    fn loaded(&self) -> std::result::Result<&Detector, JsError> {
+        self.detector
+            .as_ref()
+            .ok_or_else(|| js_error(Error::InvalidInput("load weights first".into())))
+    }
+
+    fn loaded_mut(&mut self) -> std::result::Result<&mut Detector, JsError> {
+        self.detector
+            .as_mut()
+            .ok_or_else(|| js_error(Error::InvalidInput("load weights first".into())))
+    }
+
+    fn image_size(&self) -> std::result::Result<u32, JsError> {
+        Ok(self.loaded()?.config().vision_cfg.image_size as u32)
+    }
+
+    fn decode_all(&self, images: JsValue) -> std::result::Result<Vec<Pixels>, JsError> {
+        let inputs: Vec<ImageInput> = serde_wasm_bindgen::from_value(images)?;
+        let size = self.image_size()?;
+        inputs
+            .into_iter()
+            .map(|input| decode(input, size))
+            .collect()
+    }
+}
+
+/// Preprocesses one image input exactly as the original pipeline does.
+fn decode(input: ImageInput, size: u32) -> std::result::Result<Pixels, JsError> {
+    let result = match (&input.bytes, &input.rgba, input.width, input.height) {
+        (Some(bytes), _, _, _) => preprocess_image(bytes, size),
+        (None, Some(rgba), Some(width), Some(height)) => preprocess_rgba(width, height, rgba, size),
+        _ => {
+            return Err(js_error(Error::InvalidInput(format!(
+                "image {}: neither file bytes nor RGBA pixels with a size",
+                input.name
+            ))));
+        }
+    };
+    result.map_err(|e| {
+        js_error(Error::Image {
+            name: input.name,
+            reason: e.to_string(),
+        })
+    })
+}
+
+fn js_error(error: Error) -> JsError {
+    JsError::new(&error.to_string())
+}
+
+fn to_js<T: Serialize>(value: &T) -> std::result::Result<JsValue, JsError> {
+    Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
+
+/// A `Blob` read synchronously slice by slice (`FileReaderSync` exists in workers
+/// only), reporting the bytes read so far to an optional callback.
+struct BlobSource {
+    blob: web_sys::Blob,
+    reader: web_sys::FileReaderSync,
+    on_progress: Option<js_sys::Function>,
+    read: std::cell::Cell<u64>,
+}
+
+// SAFETY: this crate is built for wasm32 without the `atomics` target feature, so
+// the module runs on one thread and these JS handles are never shared across threads.
+unsafe impl Send for BlobSource {}
+unsafe impl Sync for BlobSource {}
+
+impl BlobSource {
+    fn new(blob: web_sys::Blob, on_progress: Option<js_sys::Function>) -> Result<Self> {
+        let reader = web_sys::FileReaderSync::new().map_err(|_| {
+            Error::InvalidInput("checkpoint conversion must run in a Web Worker".into())
+        })?;
+        Ok(Self {
+            blob,
+            reader,
+            on_progress,
+            read: std::cell::Cell::new(0),
+        })
+    }
+}
+
+impl ReadAt for BlobSource {
+    fn len(&self) -> u64 {
+        self.blob.size() as u64
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let end = offset + buf.len() as u64;
+        let failed =
+            |_| Error::Weights(format!("reading bytes {offset}..{end} of the file failed"));
+        let slice = self
+            .blob
+            .slice_with_f64_and_f64(offset as f64, end as f64)
+            .map_err(failed)?;
+        let data = self.reader.read_as_array_buffer(&slice).map_err(failed)?;
+        Uint8Array::new(&data).copy_to(buf);
+        self.read.set(self.read.get() + buf.len() as u64);
+        if let Some(callback) = &self.on_progress {
+            // A failing progress callback must not abort the conversion.
+            let _ = callback.call1(&JsValue::NULL, &JsValue::from_f64(self.read.get() as f64));
+        }
+        Ok(())
+    }
+}

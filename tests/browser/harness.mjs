@@ -1,0 +1,80 @@
+// Shared pieces of the browser tests: the static server, Debian's chromium
+// driven by playwright-core, and the fixtures.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const { chromium } = require(join(root, 'tools/node_modules/playwright-core'));
+
+export const ROOT = root;
+export const FIXTURES = resolve(root, '../shared/fixtures/tiny');
+export const ARTIFACTS = join(root, 'test-artifacts');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+/** Chromium flags: WebGPU on SwiftShader, no sandbox (root), no background traffic. */
+const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--no-sandbox',
+  '--disable-dev-shm-usage',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export function image(name) {
+  return join(FIXTURES, 'images', name);
+}
+
+/** Serves www/ on a free port; records every request line the server sees. */
+export async function startServer() {
+  const server = spawn('python3', [join(root, 'tools/serve.py'), join(root, 'www'), '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const requests = [];
+  server.stderr.on('data', (chunk) => {
+    for (const line of String(chunk).split('\n')) {
+      const match = /"(\w+) (\S+) HTTP/.exec(line);
+      if (match) requests.push({ method: match[1], path: match[2] });
+    }
+  });
+  const url = await new Promise((resolveUrl, reject) => {
+    server.stdout.on('data', (chunk) => {
+      const match = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(String(chunk));
+      if (match) resolveUrl(match[1]);
+    });
+    server.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  return { url, requests, stop: () => server.kill() };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+}
+
+/** Opens the demo and records every request the page and its worker make. */
+export async function openDemo(browser, baseUrl, query) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await context.newPage();
+  const requests = [];
+  context.on('request', (request) => {
+    requests.push({ method: request.method(), url: request.url(), body: request.postDataBuffer() });
+  });
+  const consoleErrors = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(message.text());
+  });
+  await page.goto(`${baseUrl}?${new URLSearchParams(query)}`);
+  await page.evaluate(() => window.inctrlDemo.ready);
+  return { context, page, requests, consoleErrors };
+}
+
+/** Scores the native CLI printed for the same images (`inctrl score --format json`). */
+export function nativeScores() {
+  return JSON.parse(readFileSync(join(root, 'target/browser-expected.json'), 'utf8'));
+}
