@@ -12,6 +12,7 @@ pub mod config;
 pub mod convert;
 pub mod detector;
 pub mod error;
+pub mod eval;
 pub mod model;
 pub mod preprocess;
 pub mod text;

@@ -59,11 +59,20 @@ fn check_byte_order(source: &dyn ReadAt, index: &ZipIndex, prefix: &str) -> Resu
 }
 
 /// The `(key, value)` pairs of the state dict, unwrapping `{"model_state": ...}`.
+/// A saved list or tuple of tensors (InCTRL's few-shot `.pt` files) is keyed
+/// by position: "0", "1", ...
 fn state_dict_items(root: Value) -> Result<Vec<(Value, Value)>> {
-    let Value::Dict(items) = root else {
-        return Err(Error::Weights(
-            "the pickle does not hold a state dict".into(),
-        ));
+    let items = match root {
+        Value::Dict(items) => items,
+        Value::List(values) | Value::Tuple(values) => {
+            let keys = (0..values.len()).map(|i| Value::Str(i.to_string()));
+            return Ok(keys.zip(values).collect());
+        }
+        _ => {
+            return Err(Error::Weights(
+                "the pickle holds neither a state dict nor a list of tensors".into(),
+            ));
+        }
     };
     let wrapped = items.iter().position(|(k, v)| {
         matches!((k, v), (Value::Str(k), Value::Dict(_)) if WRAPPER_KEYS.contains(&k.as_str()))

@@ -3,6 +3,8 @@
 
 mod bench;
 mod convert;
+mod eval;
+mod prepare;
 mod progress;
 mod score;
 
@@ -32,6 +34,8 @@ pub struct Command {
 enum Subcommands {
     Convert(convert::ConvertArgs),
     Score(score::ScoreArgs),
+    Eval(eval::EvalArgs),
+    Prepare(prepare::PrepareArgs),
     Bench(bench::BenchArgs),
     RandomBundle(convert::RandomBundleArgs),
 }
@@ -42,6 +46,8 @@ impl Command {
         match self.command {
             Subcommands::Convert(args) => convert::run(args),
             Subcommands::Score(args) => score::run(args),
+            Subcommands::Eval(args) => eval::run(args),
+            Subcommands::Prepare(args) => prepare::run(args),
             Subcommands::Bench(args) => bench::run(args),
             Subcommands::RandomBundle(args) => convert::run_random(args),
         }

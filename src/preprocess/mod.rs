@@ -36,16 +36,47 @@ pub fn preprocess_rgba(
     rgba: &[u8],
     size: u32,
 ) -> Result<Vec<f32>, PreprocessError> {
-    let expected = 4 * u64::from(width) * u64::from(height);
-    if expected != rgba.len() as u64 {
+    preprocess_pixels(width, height, 4, rgba, size)
+}
+
+/// The same for interleaved 8-bit pixels with 1 (L), 3 (RGB) or 4 (RGBA)
+/// channels, as `PIL.Image.fromarray` would make them from a `uint8` array.
+pub fn preprocess_pixels(
+    width: u32,
+    height: u32,
+    channels: usize,
+    data: &[u8],
+    size: u32,
+) -> Result<Vec<f32>, PreprocessError> {
+    let mode = match channels {
+        1 => Mode::L,
+        3 => Mode::Rgb,
+        4 => Mode::Rgba,
+        _ => {
+            return Err(PreprocessError::UnsupportedVariant {
+                format: "array",
+                detail: format!("{channels} channels (expected 1, 3 or 4)"),
+            });
+        }
+    };
+    let expected = channels as u64 * u64::from(width) * u64::from(height);
+    if expected != data.len() as u64 {
         return Err(PreprocessError::BufferSize {
             expected,
-            actual: rgba.len(),
+            actual: data.len(),
         });
     }
     decode::check_dimensions(u64::from(width), u64::from(height))?;
-    let img = PilImage::new_u8(Mode::Rgba, width as usize, height as usize, rgba.to_vec());
+    let img = PilImage::new_u8(mode, width as usize, height as usize, data.to_vec());
     pipeline(&img, size)
+}
+
+/// Decodes an image file to interleaved 8-bit RGB, as Pillow's
+/// `Image.open(f).convert("RGB")` (and OpenCV's `imread`, in BGR order) give it.
+/// Returns `(width, height, rgb)`.
+pub fn decode_rgb8(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), PreprocessError> {
+    let img = decode::decode(bytes)?;
+    Ok((img.width as u32, img.height as u32, convert::to_rgb(&img)))
 }
 
 /// Resize, centre crop, RGB conversion and normalisation of a decoded image.
