@@ -76,7 +76,8 @@ pub fn run(args: PrepareArgs) -> Result<()> {
 }
 
 /// ELPV: probability 0 is normal, 1 is anomalous (folder `mono` or `poly` by cell
-/// type); the uncertain 1/3 and 2/3 cells are left out.
+/// type); the uncertain 1/3 and 2/3 cells are left out, and so would be a defective
+/// cell of any other type, as the script only selects `mono` and `poly`.
 fn elpv(src: &Path, out: &Path) -> Result<usize> {
     let labels = read_text(&src.join("labels.csv"))?;
     let (mut normal, mut anomalous) = (Vec::new(), Vec::new());
@@ -92,7 +93,7 @@ fn elpv(src: &Path, out: &Path) -> Result<usize> {
             .map_err(|_| Error::InvalidInput(format!("labels.csv: bad probability in '{line}'")))?;
         if probability == 0.0 {
             normal.push(src.join(path));
-        } else if probability == 1.0 {
+        } else if probability == 1.0 && matches!(kind, "mono" | "poly") {
             anomalous.push((src.join(path), kind.to_owned()));
         }
     }
@@ -116,6 +117,7 @@ fn brainmri(src: &Path, out: &Path) -> Result<usize> {
 }
 
 /// Head CT: `labels.csv` rows `id,label` (header skipped); image `head_ct/head_ct/<id:03>.png`.
+/// Label 0 is normal and 1 anomalous; the script selects exactly these two values.
 fn headct(src: &Path, out: &Path) -> Result<usize> {
     let (mut normal, mut anomalous) = (Vec::new(), Vec::new());
     for line in read_text(&src.join("labels.csv"))?
@@ -129,10 +131,10 @@ fn headct(src: &Path, out: &Path) -> Result<usize> {
         let (id, label) =
             parsed.ok_or_else(|| Error::InvalidInput(format!("labels.csv: bad line '{line}'")))?;
         let path = src.join("head_ct/head_ct").join(format!("{id:03}.png"));
-        if label == 0 {
-            normal.push(path)
-        } else {
-            anomalous.push(path)
+        match label {
+            0 => normal.push(path),
+            1 => anomalous.push(path),
+            _ => {}
         }
     }
     let mut written = copy_split(&normal, out)?;
@@ -143,8 +145,10 @@ fn headct(src: &Path, out: &Path) -> Result<usize> {
     Ok(written)
 }
 
-/// KolektorSDD: every image is cut into three horizontal bands (thirds of its
-/// height); a band is anomalous if its part of `<stem>_label.bmp` has any mark.
+/// KolektorSDD: every image whose name ends in `jpg` (case-sensitive, as the
+/// script's test) is cut into three horizontal bands, rows `..h/3`, `h/3..2h/3`
+/// and `2h/3..` (integer division), named `<folder>_<stem>_<i>`; a band is
+/// anomalous if its part of `<stem>_label.bmp` has any mark.
 fn sdd(src: &Path, out: &Path) -> Result<usize> {
     let (mut normal, mut anomalous) = (Vec::new(), Vec::new());
     for dir in folders(src)? {
@@ -153,11 +157,7 @@ fn sdd(src: &Path, out: &Path) -> Result<usize> {
             .into_iter()
             .filter(|p| file_name(p).ends_with("jpg"))
         {
-            let stem = file_name(&path)
-                .split('.')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let stem = stem(&path);
             let image = Image::read(&path)?;
             let label = Image::read(&dir.join(format!("{stem}_label.bmp")))?;
             if (label.width, label.height) != (image.width, image.height) {
@@ -175,57 +175,73 @@ fn sdd(src: &Path, out: &Path) -> Result<usize> {
                 let name = format!("{group}_{stem}_{i}");
                 let mask = band(&label);
                 if mask.has_marks() {
-                    anomalous.push((name, band(&image), mask));
+                    anomalous.push(("defect".to_owned(), name, band(&image), mask));
                 } else {
                     normal.push((name, band(&image)));
                 }
             }
         }
     }
-    write_tiles(out, normal, anomalous, |_| "defect".to_owned())
+    write_tiles(out, normal, anomalous)
 }
 
-/// AITEX: images cut into 256-pixel-wide tiles; normal images give 16 tiles, a
-/// defect image's tiles are kept only where its mask marks the defect.
+/// AITEX: images cut into 256-pixel-wide tiles (`<folder>_<stem>_<i>` for normal
+/// images, `<stem>_<i>` for defect images); a defect image's tiles are kept only
+/// where its mask marks the defect, under the class named by its defect code.
 fn aitex(src: &Path, out: &Path) -> Result<usize> {
     let mut normal = Vec::new();
     for dir in folders(&src.join("NODefect_images"))? {
         for path in files(&dir)? {
             let image = Image::read(&path)?;
-            let stem = stem(&path);
-            for i in 0..16 {
-                let tile = image.crop(i * TILE, 0, TILE, image.height);
-                if tile.width > 0 {
-                    normal.push((format!("{}_{stem}_{i}", file_name(&dir)), tile));
-                }
-            }
+            let prefix = format!("{}_{}", file_name(&dir), stem(&path));
+            normal.extend(
+                aitex_normal_tiles(&image).map(|(i, tile)| (format!("{prefix}_{i}"), tile)),
+            );
         }
     }
     let mut anomalous = Vec::new();
     for path in files(&src.join("Defect_images/Defect_images"))? {
         let stem = stem(&path);
+        let class = aitex_class(&stem)?;
         let image = Image::read(&path)?;
         let mask = Image::read(
             &src.join("Mask_images/Mask_images")
                 .join(format!("{stem}_mask.png")),
         )?;
+        // The script counts tiles by the aspect ratio, ceil(width / height), not
+        // by width / 256: 16 for the 4096 × 256 images of the data set.
         for i in 0..image.width.div_ceil(image.height) {
             let (tile, tile_mask) = (
                 image.crop(i * TILE, 0, TILE, image.height),
                 mask.crop(i * TILE, 0, TILE, mask.height),
             );
             if tile_mask.has_marks() {
-                anomalous.push((format!("{stem}_{i}"), tile, tile_mask));
+                anomalous.push((class.clone(), format!("{stem}_{i}"), tile, tile_mask));
             }
         }
     }
-    write_tiles(out, normal, anomalous, |name| {
-        let code = name.split('_').nth(1).unwrap_or_default();
-        AITEX_CLASSES
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map_or_else(|| format!("unknown_{code}"), |(_, class)| class.to_string())
-    })
+    write_tiles(out, normal, anomalous)
+}
+
+/// The script always takes 16 tiles of a normal image, whatever its width (the
+/// last may be narrower). Tiles past the right edge would be empty, which the
+/// script fails to write; they never occur in the 4096-pixel-wide images, and
+/// are skipped here.
+fn aitex_normal_tiles(image: &Image) -> impl Iterator<Item = (usize, Image)> + '_ {
+    (0..16)
+        .map(|i| (i, image.crop(i * TILE, 0, TILE, image.height)))
+        .filter(|(_, tile)| tile.width > 0)
+}
+
+/// The class folder of a defect image `<id>_<code>_<n>`; an unknown code is an
+/// error, as it is a `KeyError` in the script.
+fn aitex_class(stem: &str) -> Result<String> {
+    let code = stem.split('_').nth(1).unwrap_or_default();
+    AITEX_CLASSES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, class)| class.to_string())
+        .ok_or_else(|| Error::InvalidInput(format!("AITEX: unknown defect code in '{stem}'")))
 }
 
 /// VisA: the official `split_csv/1cls.csv` decides train/test; test masks are
@@ -271,12 +287,12 @@ fn copy_split(normal: &[PathBuf], out: &Path) -> Result<usize> {
     Ok(normal.len())
 }
 
-/// Writes split normal tiles and anomalous tiles (with their masks) as PNG.
+/// Writes split normal tiles `(name, tile)` and anomalous tiles `(class, name,
+/// tile, mask)` as PNG, masks unchanged (not binarised) as `<name>_mask.png`.
 fn write_tiles(
     out: &Path,
     normal: Vec<(String, Image)>,
-    anomalous: Vec<(String, Image, Image)>,
-    class: impl Fn(&str) -> String,
+    anomalous: Vec<(String, String, Image, Image)>,
 ) -> Result<usize> {
     let (train, test) = train_test_split(&normal, SPLIT_SEED);
     for (folder, tiles) in [("train/good", &train), ("test/good", &test)] {
@@ -284,12 +300,11 @@ fn write_tiles(
             tile.write_png(&out.join(folder).join(format!("{name}.png")))?;
         }
     }
-    for (name, tile, mask) in &anomalous {
-        let class = class(name);
-        tile.write_png(&out.join("test").join(&class).join(format!("{name}.png")))?;
+    for (class, name, tile, mask) in &anomalous {
+        tile.write_png(&out.join("test").join(class).join(format!("{name}.png")))?;
         mask.write_png(
             &out.join("ground_truth")
-                .join(&class)
+                .join(class)
                 .join(format!("{name}_mask.png")),
         )?;
     }
@@ -420,6 +435,47 @@ mod tests {
         }
     }
 
+    /// A `width × height` image of value `v` with the pixels `marks` (x, y) set to 255.
+    fn filled(width: usize, height: usize, v: u8, marks: &[(usize, usize)]) -> Image {
+        let mut rgb = vec![v; width * height * 3];
+        for &(x, y) in marks {
+            rgb[(y * width + x) * 3..][..3].fill(255);
+        }
+        Image { width, height, rgb }
+    }
+
+    fn write_bmp(img: &Image, path: &Path) {
+        let mut file = std::fs::File::create(path).unwrap();
+        image::codecs::bmp::BmpEncoder::new(&mut file)
+            .encode(
+                &img.rgb,
+                img.width as u32,
+                img.height as u32,
+                image::ExtendedColorType::Rgb8,
+            )
+            .unwrap();
+    }
+
+    /// The sorted file names in `dir` (none if it does not exist).
+    fn names(dir: &Path) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Writes files `names` (each holding its own name) into `dir`, creating it.
+    fn touch(dir: &Path, names: &[&str]) {
+        std::fs::create_dir_all(dir).unwrap();
+        for name in names {
+            std::fs::write(dir.join(name), name.as_bytes()).unwrap();
+        }
+    }
+
     #[test]
     fn crops_like_numpy_slices() {
         let img = image(600, 2);
@@ -436,7 +492,12 @@ mod tests {
         let mut labels = String::new();
         for (i, (p, kind)) in [(0.0, "mono"); 8]
             .into_iter()
-            .chain([(1.0, "mono"), (1.0, "poly"), (0.3333, "poly")])
+            .chain([
+                (1.0, "mono"),
+                (1.0, "poly"),
+                (0.3333, "poly"),
+                (1.0, "cigs"),
+            ])
             .enumerate()
         {
             let name = format!("images/cell{i:04}.png");
@@ -460,8 +521,200 @@ mod tests {
             ),
             (6, 2, 1, 1)
         );
+        assert!(!dst.path().join("elpv/test/cigs").exists());
         // train_test_split(range(8), test_size=0.25, random_state=42) puts items 1 and 5 in test.
         assert!(dst.path().join("elpv/test/good/cell0001.png").exists());
         assert!(dst.path().join("elpv/test/good/cell0005.png").exists());
+    }
+
+    #[test]
+    fn sdd_cuts_thirds_and_marks_bands() {
+        let src = tempfile::tempdir().unwrap();
+        // Height 10: bands are rows 0..3, 3..6 and 6..10.
+        for (group, part, mark) in [
+            ("kos01", "Part0", Some((1, 2))),
+            ("kos01", "Part1", Some((3, 6))),
+            ("kos02", "Part0", None),
+        ] {
+            let dir = src.path().join(group);
+            std::fs::create_dir_all(&dir).unwrap();
+            // The decoder goes by signature, so PNG bytes stand in for the JPEG.
+            filled(4, 10, 7, &[])
+                .write_png(&dir.join(format!("{part}.jpg")))
+                .unwrap();
+            let label = filled(4, 10, 0, mark.as_slice());
+            write_bmp(&label, &dir.join(format!("{part}_label.bmp")));
+        }
+        // Not ending in lower-case `jpg`: ignored, as by the script.
+        touch(&src.path().join("kos02"), &["Part9.JPG"]);
+        let out = tempfile::tempdir().unwrap();
+        let sdd_out = out.path().join("SDD");
+        assert_eq!(sdd(src.path(), &sdd_out).unwrap(), 9);
+        assert_eq!(
+            names(&sdd_out.join("test/defect")),
+            ["kos01_Part0_0.png", "kos01_Part1_2.png"]
+        );
+        assert_eq!(
+            names(&sdd_out.join("ground_truth/defect")),
+            ["kos01_Part0_0_mask.png", "kos01_Part1_2_mask.png"]
+        );
+        // Normal bands in order: kos01_Part0_{1,2}, kos01_Part1_{0,1}, kos02_Part0_{0,1,2};
+        // train_test_split of 7 puts indices 0 and 1 in test.
+        assert_eq!(
+            names(&sdd_out.join("test/good")),
+            ["kos01_Part0_1.png", "kos01_Part0_2.png"]
+        );
+        assert_eq!(names(&sdd_out.join("train/good")).len(), 5);
+        let last = Image::read(&sdd_out.join("test/defect/kos01_Part1_2.png")).unwrap();
+        assert_eq!((last.width, last.height), (4, 4));
+        let mask =
+            Image::read(&sdd_out.join("ground_truth/defect/kos01_Part1_2_mask.png")).unwrap();
+        assert_eq!(
+            &mask.rgb[..3 * 4 + 3],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn aitex_tiles_and_classes() {
+        let src = tempfile::tempdir().unwrap();
+        for dir in ["2306881-210020u", "2311694-1930c7u"] {
+            let path = src.path().join("NODefect_images").join(dir);
+            std::fs::create_dir_all(&path).unwrap();
+            filled(16 * TILE, 2, 9, &[])
+                .write_png(&path.join("0001_000_05.png"))
+                .unwrap();
+        }
+        let defects = src.path().join("Defect_images/Defect_images");
+        let masks = src.path().join("Mask_images/Mask_images");
+        std::fs::create_dir_all(&defects).unwrap();
+        std::fs::create_dir_all(&masks).unwrap();
+        // 600 × 200: ceil(600 / 200) = 3 tiles, the last 88 pixels wide; marks in tiles 0 and 2.
+        filled(600, 200, 5, &[])
+            .write_png(&defects.join("0001_002_00.png"))
+            .unwrap();
+        filled(600, 200, 0, &[(100, 10), (550, 199)])
+            .write_png(&masks.join("0001_002_00_mask.png"))
+            .unwrap();
+        // 1024 × 512: ceil(1024 / 512) = 2 tiles, so a mark at x = 700 (tile 2) is never seen.
+        filled(1024, 512, 5, &[])
+            .write_png(&defects.join("0002_036_00.png"))
+            .unwrap();
+        filled(1024, 512, 0, &[(700, 0)])
+            .write_png(&masks.join("0002_036_00_mask.png"))
+            .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let aitex_out = out.path().join("AITEX");
+        assert_eq!(aitex(src.path(), &aitex_out).unwrap(), 32 + 2);
+        assert_eq!(
+            names(&aitex_out.join("test/Broken_end")),
+            ["0001_002_00_0.png", "0001_002_00_2.png"]
+        );
+        assert_eq!(
+            names(&aitex_out.join("ground_truth/Broken_end")),
+            ["0001_002_00_0_mask.png", "0001_002_00_2_mask.png"]
+        );
+        assert!(!aitex_out.join("test/Weft_crack").exists());
+        let last = Image::read(&aitex_out.join("test/Broken_end/0001_002_00_2.png")).unwrap();
+        assert_eq!((last.width, last.height), (600 - 2 * TILE, 200));
+        // 32 normal tiles; the split puts indices 29, 15, 24, 17, 8, 9, 30, 25 in test.
+        let (train, test) = (
+            names(&aitex_out.join("train/good")),
+            names(&aitex_out.join("test/good")),
+        );
+        assert_eq!((train.len(), test.len()), (24, 8));
+        assert!(test.contains(&"2306881-210020u_0001_000_05_15.png".to_owned()));
+        assert!(test.contains(&"2311694-1930c7u_0001_000_05_13.png".to_owned()));
+        assert!(train.contains(&"2306881-210020u_0001_000_05_0.png".to_owned()));
+    }
+
+    #[test]
+    fn aitex_rejects_unknown_defect_codes() {
+        assert_eq!(aitex_class("0001_030_02").unwrap(), "Nep");
+        assert!(aitex_class("0001_031_02").is_err());
+    }
+
+    #[test]
+    fn brainmri_splits_sorted_normal_files() {
+        let src = tempfile::tempdir().unwrap();
+        touch(
+            &src.path().join("no"),
+            &["e.jpg", "a.jpg", "c.jpg", "b.jpg", "d.jpg"],
+        );
+        touch(&src.path().join("yes"), &["y1.jpg", "Y2.JPG"]);
+        let out = tempfile::tempdir().unwrap();
+        let brain = out.path().join("brainmri");
+        assert_eq!(brainmri(src.path(), &brain).unwrap(), 7);
+        // train_test_split of 5 puts indices 1 and 4 in test.
+        assert_eq!(names(&brain.join("test/good")), ["b.jpg", "e.jpg"]);
+        assert_eq!(
+            names(&brain.join("train/good")),
+            ["a.jpg", "c.jpg", "d.jpg"]
+        );
+        assert_eq!(names(&brain.join("test/defect")), ["Y2.JPG", "y1.jpg"]);
+    }
+
+    #[test]
+    fn headct_reads_labels_in_csv_order() {
+        let src = tempfile::tempdir().unwrap();
+        let labels = [1, 0, 0, 1, 0, 0, 1, 0, 1, 1];
+        let mut csv = "id,hemorrhage\n".to_owned();
+        let mut files = Vec::new();
+        for (id, label) in labels.iter().enumerate() {
+            csv += &format!("{id},{label}\n");
+            files.push(format!("{id:03}.png"));
+        }
+        std::fs::write(src.path().join("labels.csv"), csv).unwrap();
+        let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+        touch(&src.path().join("head_ct/head_ct"), &refs);
+        let out = tempfile::tempdir().unwrap();
+        let head = out.path().join("headct");
+        assert_eq!(headct(src.path(), &head).unwrap(), 10);
+        // Normal ids 1, 2, 4, 5, 7: the split of 5 puts indices 1 and 4 in test.
+        assert_eq!(names(&head.join("test/good")), ["002.png", "007.png"]);
+        assert_eq!(
+            names(&head.join("train/good")),
+            ["001.png", "004.png", "005.png"]
+        );
+        assert_eq!(
+            names(&head.join("test/defect")),
+            ["000.png", "003.png", "006.png", "008.png", "009.png"]
+        );
+    }
+
+    #[test]
+    fn visa_follows_the_csv_and_binarises_masks() {
+        let src = tempfile::tempdir().unwrap();
+        touch(
+            &src.path().join("candle/Data/Images/Normal"),
+            &["0000.JPG", "0001.JPG"],
+        );
+        touch(&src.path().join("candle/Data/Images/Anomaly"), &["000.JPG"]);
+        let masks = src.path().join("candle/Data/Masks/Anomaly");
+        std::fs::create_dir_all(&masks).unwrap();
+        let mut mask = filled(3, 2, 0, &[]);
+        mask.rgb[3..6].fill(3);
+        mask.write_png(&masks.join("000.png")).unwrap();
+        std::fs::create_dir_all(src.path().join("split_csv")).unwrap();
+        std::fs::write(
+            src.path().join("split_csv/1cls.csv"),
+            "object,split,label,image,mask\n\
+             candle,train,normal,candle/Data/Images/Normal/0000.JPG,\n\
+             candle,test,normal,candle/Data/Images/Normal/0001.JPG,\n\
+             candle,test,anomaly,candle/Data/Images/Anomaly/000.JPG,candle/Data/Masks/Anomaly/000.png\n",
+        )
+        .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        assert_eq!(visa(src.path(), out.path()).unwrap(), 3);
+        let candle = out.path().join("candle");
+        assert_eq!(names(&candle.join("train/good")), ["0000.JPG"]);
+        assert_eq!(names(&candle.join("test/good")), ["0001.JPG"]);
+        assert_eq!(names(&candle.join("test/defect")), ["000.JPG"]);
+        assert_eq!(names(&candle.join("ground_truth/defect")), ["000.png"]);
+        let written = Image::read(&candle.join("ground_truth/defect/000.png")).unwrap();
+        assert_eq!(
+            written.rgb,
+            [0, 0, 0, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
     }
 }
