@@ -114,6 +114,17 @@ fn wait_for_rows(child: &mut Child, path: &Path, rows: usize) {
     }
 }
 
+/// The fixture model as `<work>/tiny.bpk`.
+fn convert_tiny_model(work: &Path) {
+    run(inctrl()
+        .args(["convert", "--config"])
+        .arg(fixture("config.json"))
+        .arg("--checkpoint")
+        .arg(fixture("model.pyth"))
+        .arg("--out")
+        .arg(work.join("tiny.bpk")));
+}
+
 fn prepare(work: &Path) {
     run(inctrl()
         .args(["prepare", "elpv"])
@@ -123,13 +134,7 @@ fn prepare(work: &Path) {
     let counts =
         ["train/good", "test/good", "test/mono", "test/poly"].map(|f| count_files(&elpv.join(f)));
     assert_eq!(counts, [TRAIN_NORMALS, TEST_NORMALS, 313, 402]);
-    run(inctrl()
-        .args(["convert", "--config"])
-        .arg(fixture("config.json"))
-        .arg("--checkpoint")
-        .arg(fixture("model.pyth"))
-        .arg("--out")
-        .arg(work.join("tiny.bpk")));
+    convert_tiny_model(work);
 }
 
 /// Everything the report promises, checked against the data and the CSV.
@@ -353,13 +358,7 @@ fn official_few_shot_files_are_used_as_given() {
             std::fs::copy(common::image_path(image), category.join(folder).join(image)).unwrap();
         }
     }
-    run(inctrl()
-        .args(["convert", "--config"])
-        .arg(fixture("config.json"))
-        .arg("--checkpoint")
-        .arg(fixture("model.pyth"))
-        .arg("--out")
-        .arg(work.join("tiny.bpk")));
+    convert_tiny_model(work);
     // The reference preprocessing of the two training images, as the official files hold it.
     let expected = common::Expected::load();
     let pixels = ["nominal_a.jpg", "nominal_b.jpg"].map(|i| expected.get(&format!("pixels/{i}")));
