@@ -19,8 +19,8 @@ use crate::weights::load_checkpoint;
 /// A preprocessed image: `[3, size, size]` normalised CHW floats (see [`crate::preprocess`]).
 pub type Pixels = Vec<f32>;
 
-/// InCTRL's outputs for one query.
-#[derive(Debug, Clone, PartialEq)]
+/// InCTRL's outputs for one query. Serialised with these field names by the CLI's JSON.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Score {
     /// The anomaly score: (holistic + patch max) / 2. Higher is more anomalous.
     pub score: f32,

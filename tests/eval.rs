@@ -55,11 +55,11 @@ fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).unwrap().count()
 }
 
-/// `inctrl eval` with K = 2 and two seeds, writing `<name>.json` and `<name>.csv`.
-fn eval(work: &Path, name: &str, resume: bool) -> Command {
+/// `inctrl eval` of `<work>/data` with `<work>/tiny.bpk`, writing `<name>.json` and `<name>.csv`.
+fn eval_command(work: &Path, name: &str, k: &str, seeds: &str) -> Command {
     let mut command = inctrl();
-    command.args(["eval", "--k", "2", "--seeds", "2", "--weights"]);
     command
+        .args(["eval", "--k", k, "--seeds", seeds, "--weights"])
         .arg(work.join("tiny.bpk"))
         .arg("--data")
         .arg(work.join("data"))
@@ -67,6 +67,12 @@ fn eval(work: &Path, name: &str, resume: bool) -> Command {
         .arg(work.join(format!("{name}.json")))
         .arg("--scores")
         .arg(work.join(format!("{name}.csv")));
+    command
+}
+
+/// The ELPV run: K = 2 and two seeds.
+fn eval(work: &Path, name: &str, resume: bool) -> Command {
+    let mut command = eval_command(work, name, "2", "2");
     if resume {
         command.arg("--resume");
     }
@@ -366,17 +372,8 @@ fn official_few_shot_files_are_used_as_given() {
     write_torch_list(&work.join("fewshot/2/metal_nut.pt"), &pixels, [3, 240, 240]);
 
     let eval_with = |name: &str, k: &str, extra: &[&str]| {
-        let mut command = inctrl();
-        command
-            .args(["eval", "--k", k, "--seeds", "1", "--weights"])
-            .arg(work.join("tiny.bpk"))
-            .arg("--data")
-            .arg(work.join("data"))
-            .arg("--out")
-            .arg(work.join(format!("{name}.json")))
-            .arg("--scores")
-            .arg(work.join(format!("{name}.csv")))
-            .args(extra);
+        let mut command = eval_command(work, name, k, "1");
+        command.args(extra);
         command
     };
     run(&mut eval_with("drawn", "2", &[]));

@@ -59,30 +59,7 @@ struct Report<'a> {
 struct ImageResult {
     image: String,
     #[serde(flatten)]
-    score: ScoreJson,
-}
-
-#[derive(Serialize)]
-struct ScoreJson {
-    score: f32,
-    patch_max: f32,
-    text_score: f32,
-    image_score: f32,
-    holistic_score: f32,
-    patch_map: Vec<f32>,
-}
-
-impl From<Score> for ScoreJson {
-    fn from(s: Score) -> Self {
-        Self {
-            score: s.score,
-            patch_max: s.patch_max,
-            text_score: s.text_score,
-            image_score: s.image_score,
-            holistic_score: s.holistic_score,
-            patch_map: s.patch_map,
-        }
-    }
+    score: Score,
 }
 
 /// Runs `inctrl score`.
@@ -111,7 +88,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         .zip(scores)
         .map(|(path, score)| ImageResult {
             image: path.display().to_string(),
-            score: score.into(),
+            score,
         })
         .collect();
     let report = Report {

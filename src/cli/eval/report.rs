@@ -148,7 +148,9 @@ fn category_report(
         .map(|draw| run_report(category, draw, rows))
         .collect::<Result<Vec<_>>>()?;
     let mut summary = BTreeMap::new();
-    let ks: Vec<usize> = runs.iter().map(|r| r.k).collect();
+    // Runs come in (K, seed) order: one summary per K.
+    let mut ks: Vec<usize> = runs.iter().map(|r| r.k).collect();
+    ks.dedup();
     for k in ks {
         let done: Vec<&RunReport> = runs
             .iter()
