@@ -14,6 +14,7 @@ pub mod detector;
 pub mod error;
 pub mod eval;
 pub mod model;
+pub mod ops;
 pub mod preprocess;
 pub mod text;
 #[cfg(all(target_family = "wasm", feature = "wgpu"))]

@@ -1,16 +1,19 @@
 //! `inctrl bench`: prompt-set and per-query latency with random weights, next
-//! to a matrix product of the model's own shape measured in the same run.
+//! to a matrix product of the model's own shape measured in the same run, and
+//! optionally next to PyTorch doing the same work (`tools/bench-torch.sh`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::Args;
-use inctrl::Result;
 use inctrl::config::{ClipConfig, mlp_width};
-use inctrl::detector::{Detector, read_all};
+use inctrl::detector::{Category, Detector, read_all};
 use inctrl::model::InctrlConfig;
 use inctrl::text::TextTable;
+use inctrl::{Error, Result};
 
 use super::{DeviceChoice, read_config};
 
@@ -29,35 +32,93 @@ pub struct BenchArgs {
     /// Prompt-set sizes to time.
     #[arg(long, value_delimiter = ',', default_values_t = [2, 4, 8])]
     k: Vec<usize>,
+    /// Also time PyTorch on the CPU doing the same work the same way (the
+    /// built-in model only), alternating with ours, and print ours / PyTorch.
+    #[arg(long)]
+    against_torch: bool,
+    /// Rounds of (ours, PyTorch) with --against-torch; each measurement is the
+    /// median of the rounds' medians, which evens out a noisy machine.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// The PyTorch benchmark (installs a pinned PyTorch into target/ on first use).
+    #[arg(long, default_value = "tools/bench-torch.sh")]
+    torch_script: PathBuf,
+}
+
+/// Median milliseconds per measurement of one benchmark run.
+#[derive(Debug, Default)]
+struct Timings {
+    matmul_gflops: f64,
+    prompt_set_ms: BTreeMap<usize, f64>,
+    query_ms: f64,
 }
 
 /// Runs `inctrl bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
     let device = args.device.init()?;
     let config = read_config(args.config.as_deref())?;
+    if args.against_torch && args.config.is_some() {
+        return Err(Error::InvalidInput(
+            "--against-torch times the built-in ViT-B-16-plus-240 only; drop --config".into(),
+        ));
+    }
     let runs = args.runs.max(1);
+    let mut detector = random_detector(&config, &device)?;
+    let category = detector.category("object")?;
+    let bench = |ours: &Detector| time_ours(ours, &category, &config, &args.k, runs);
+    println!(
+        "device: {:?}{}, {runs} runs each, medians",
+        args.device,
+        threads(args.device)
+    );
+    if !args.against_torch {
+        print_alone(&bench(&detector)?, &config);
+        return Ok(());
+    }
+    let (mut ours, mut torch) = (Vec::new(), Vec::new());
+    for round in 1..=args.rounds.max(1) {
+        eprintln!("round {round}: inctrl");
+        ours.push(bench(&detector)?);
+        eprintln!("round {round}: PyTorch ({})", args.torch_script.display());
+        torch.push(time_torch(&args, runs)?);
+    }
+    print_against(&median_timings(&ours), &median_timings(&torch), &config);
+    Ok(())
+}
+
+fn threads(device: DeviceChoice) -> String {
+    match device {
+        DeviceChoice::Cpu => format!(" ({} threads)", rayon::current_num_threads()),
+        DeviceChoice::Wgpu => String::new(),
+    }
+}
+
+/// A full-size model with random weights and one category.
+fn random_detector(config: &ClipConfig, device: &Device) -> Result<Detector> {
     let mut table = TextTable::default();
     table.insert(
         "object",
         vec![1.0 / (config.embed_dim as f32).sqrt(); 2 * config.embed_dim],
     );
-    let model = InctrlConfig::from_clip(&config, false).init(&device);
-    let mut detector = Detector::new(model, config.clone(), table, device.clone());
-    let category = detector.category("object")?;
-    let image = || random_image(&config, &device);
+    let model = InctrlConfig::from_clip(config, false).init(device);
+    Ok(Detector::new(model, config.clone(), table, device.clone()))
+}
 
-    let matmul = matmul_gflops(&config, &device, runs)?;
-    println!("device: {:?}, {runs} runs each, medians", args.device);
-    println!(
-        "reference matmul [{}x{}]·[{}x{}]: {matmul:.1} GFLOP/s",
-        226,
-        config.vision_cfg.width,
-        config.vision_cfg.width,
-        mlp_width(config.vision_cfg.width, config.vision_cfg.mlp_ratio)
-    );
-    println!("| measurement | median | GFLOP/s | vs matmul |");
-    println!("|---|---|---|---|");
-    for &k in &args.k {
+/// Times every measurement once (each the median of `runs` after a warm-up).
+fn time_ours(
+    detector: &Detector,
+    category: &Category,
+    config: &ClipConfig,
+    ks: &[usize],
+    runs: usize,
+) -> Result<Timings> {
+    let device = detector.device();
+    let image = || random_image(config, device);
+    let mut timings = Timings {
+        matmul_gflops: matmul_gflops(config, device, runs)?,
+        ..Timings::default()
+    };
+    for &k in ks {
         let images: Vec<_> = (0..k).map(|_| image()).collect();
         let time = median(runs, || {
             let prompts = detector.encode_prompts(&images)?;
@@ -68,29 +129,140 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 .unsqueeze::<2>()]))?;
             Ok(())
         })?;
-        report(
-            &format!("prompt set K={k}"),
-            time,
-            k as f64 * vit_gflop(&config),
-            matmul,
-        );
+        timings.prompt_set_ms.insert(k, milliseconds(time));
     }
     let prompts = detector.encode_prompts(&[image(), image(), image(), image()])?;
     let query = vec![image()];
     let time = median(runs, || {
-        pollster::block_on(detector.score(&category, &prompts, &query)).map(drop)
+        pollster::block_on(detector.score(category, &prompts, &query)).map(drop)
     })?;
-    report("query (K=4, warm)", time, vit_gflop(&config), matmul);
-    Ok(())
+    timings.query_ms = milliseconds(time);
+    Ok(timings)
 }
 
-fn report(what: &str, time: Duration, gflop: f64, matmul: f64) {
-    let rate = gflop / time.as_secs_f64();
+/// Runs the PyTorch benchmark once and reads its JSON.
+fn time_torch(args: &BenchArgs, runs: usize) -> Result<Timings> {
+    let ks: Vec<String> = args.k.iter().map(ToString::to_string).collect();
+    let output = Command::new(&args.torch_script)
+        .args(["--runs", &runs.to_string(), "--k", &ks.join(",")])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| Error::io(args.torch_script.display(), e))?;
+    if !output.status.success() {
+        return Err(Error::InvalidInput(format!(
+            "{} failed ({})",
+            args.torch_script.display(),
+            output.status
+        )));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| {
+        Error::InvalidInput(format!(
+            "{} printed no JSON: {e}",
+            args.torch_script.display()
+        ))
+    })?;
+    let number = |value: &serde_json::Value| {
+        value.as_f64().ok_or_else(|| {
+            Error::InvalidInput(format!("unexpected PyTorch benchmark output: {json}"))
+        })
+    };
+    let mut timings = Timings {
+        matmul_gflops: number(&json["matmul_gflops"])?,
+        query_ms: number(&json["query_ms"])?,
+        ..Timings::default()
+    };
+    for &k in &args.k {
+        let ms = number(&json["prompt_set_ms"][k.to_string()])?;
+        timings.prompt_set_ms.insert(k, ms);
+    }
+    Ok(timings)
+}
+
+/// Per measurement, the median over rounds.
+fn median_timings(rounds: &[Timings]) -> Timings {
+    let middle = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    Timings {
+        matmul_gflops: middle(rounds.iter().map(|t| t.matmul_gflops).collect()),
+        prompt_set_ms: rounds[0]
+            .prompt_set_ms
+            .keys()
+            .map(|&k| {
+                (
+                    k,
+                    middle(rounds.iter().map(|t| t.prompt_set_ms[&k]).collect()),
+                )
+            })
+            .collect(),
+        query_ms: middle(rounds.iter().map(|t| t.query_ms).collect()),
+    }
+}
+
+/// Each measurement's name and FLOPs, in print order.
+fn measurements(timings: &Timings, config: &ClipConfig) -> Vec<(String, f64)> {
+    let vit = vit_gflop(config);
+    let mut rows: Vec<_> = timings
+        .prompt_set_ms
+        .keys()
+        .map(|&k| (format!("prompt set K={k}"), k as f64 * vit))
+        .collect();
+    rows.push(("query (K=4, warm)".into(), vit));
+    rows
+}
+
+fn ms_of(timings: &Timings, what: &str) -> f64 {
+    match what.strip_prefix("prompt set K=") {
+        Some(k) => timings.prompt_set_ms[&k.parse::<usize>().expect("our own label")],
+        None => timings.query_ms,
+    }
+}
+
+fn print_alone(timings: &Timings, config: &ClipConfig) {
     println!(
-        "| {what} | {:.1} ms | {rate:.1} | {:.2} |",
-        time.as_secs_f64() * 1e3,
-        rate / matmul
+        "reference matmul {}: {:.1} GFLOP/s",
+        matmul_shape(config),
+        timings.matmul_gflops
     );
+    println!("| measurement | median | GFLOP/s | vs matmul |");
+    println!("|---|---|---|---|");
+    for (what, gflop) in measurements(timings, config) {
+        let ms = ms_of(timings, &what);
+        let rate = gflop / (ms / 1e3);
+        println!(
+            "| {what} | {ms:.1} ms | {rate:.1} | {:.2} |",
+            rate / timings.matmul_gflops
+        );
+    }
+}
+
+fn print_against(ours: &Timings, torch: &Timings, config: &ClipConfig) {
+    println!(
+        "reference matmul {}: inctrl {:.1} GFLOP/s, PyTorch {:.1} GFLOP/s",
+        matmul_shape(config),
+        ours.matmul_gflops,
+        torch.matmul_gflops
+    );
+    println!("| measurement | inctrl | PyTorch CPU | inctrl / PyTorch |");
+    println!("|---|---|---|---|");
+    for (what, _) in measurements(ours, config) {
+        let (mine, theirs) = (ms_of(ours, &what), ms_of(torch, &what));
+        println!(
+            "| {what} | {mine:.1} ms | {theirs:.1} ms | {:.2} |",
+            mine / theirs
+        );
+    }
+}
+
+fn matmul_shape(config: &ClipConfig) -> String {
+    let (t, w) = (config.grid_side().pow(2) + 1, config.vision_cfg.width);
+    let m = mlp_width(w, config.vision_cfg.mlp_ratio);
+    format!("[{t}x{w}]·[{w}x{m}]")
+}
+
+fn milliseconds(time: Duration) -> f64 {
+    time.as_secs_f64() * 1e3
 }
 
 /// Median wall time of `runs` calls after one warm-up call.

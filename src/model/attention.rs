@@ -7,9 +7,9 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
+
+use crate::ops::{self, Activation};
 
 /// Configuration for [`MultiheadAttention`].
 #[derive(Config, Debug)]
@@ -42,30 +42,15 @@ pub struct MultiheadAttention {
 }
 
 impl MultiheadAttention {
-    /// Scaled dot-product self-attention through Burn's fused kernel.
+    /// `residual + attention(x)`: scaled dot-product self-attention whose output
+    /// projection also adds the residual stream.
     ///
     /// # Shapes
-    /// - `x`: `[batch, tokens, width]`; `causal` hides later tokens (text tower)
+    /// - `x`, `residual`: `[batch, tokens, width]`; `causal` hides later tokens (text tower)
     /// - output: `[batch, tokens, width]`
-    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let [batch, tokens, width] = x.dims();
-        let head_width = width / self.heads;
-        let split_heads = |t: Tensor<3>| {
-            t.reshape([batch, tokens, self.heads, head_width])
-                .swap_dims(1, 2)
-        };
-        let mut qkv = self.in_proj.forward(x).chunk(3, 2);
-        let v = split_heads(qkv.pop().expect("three chunks"));
-        let k = split_heads(qkv.pop().expect("three chunks"));
-        let q = split_heads(qkv.pop().expect("three chunks"));
-        let options = AttentionModuleOptions {
-            scale: Some((1.0 / head_width as f64).sqrt()),
-            softcap: None,
-            is_causal: causal,
-        };
-        let context = attention(q, k, v, None, None, options)
-            .swap_dims(1, 2)
-            .reshape([batch, tokens, width]);
-        self.out_proj.forward(context)
+    pub fn forward_residual(&self, x: Tensor<3>, residual: Tensor<3>, causal: bool) -> Tensor<3> {
+        let qkv = ops::linear(&self.in_proj, x, Activation::None);
+        let context = ops::self_attention(qkv, self.heads, causal);
+        ops::linear_residual(&self.out_proj, context, residual)
     }
 }

@@ -3,10 +3,10 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 use super::attention::{MultiheadAttention, MultiheadAttentionConfig};
+use crate::ops::{self, Activation};
 
 /// Configuration for [`ResidualAttentionBlock`].
 #[derive(Config, Debug)]
@@ -56,8 +56,10 @@ impl ResidualAttentionBlock {
     /// - `x`: `[batch, tokens, width]`, `causal`: hide later tokens
     /// - output: `[batch, tokens, width]`
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), causal);
-        x.clone() + self.mlp.forward(self.ln_2.forward(x))
+        let x = self
+            .attn
+            .forward_residual(self.ln_1.forward(x.clone()), x, causal);
+        self.mlp.forward_residual(self.ln_2.forward(x.clone()), x)
     }
 }
 
@@ -72,15 +74,17 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    /// `residual + c_proj(act(c_fc(x)))`.
+    ///
     /// # Shapes
-    /// - `x`, output: `[batch, tokens, width]`
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.c_fc.forward(x);
-        let h = if self.quick_gelu {
-            h.clone() * sigmoid(h.mul_scalar(1.702))
+    /// - `x`, `residual`, output: `[batch, tokens, width]`
+    pub fn forward_residual(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        let activation = if self.quick_gelu {
+            Activation::QuickGelu
         } else {
-            gelu(h)
+            Activation::Gelu
         };
-        self.c_proj.forward(h)
+        let hidden = ops::linear(&self.c_fc, x, activation);
+        ops::linear_residual(&self.c_proj, hidden, residual)
     }
 }

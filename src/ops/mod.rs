@@ -1,0 +1,130 @@
+//! The model's hot operations, each with one entry point for every backend: on
+//! the CPU (Burn's flex backend, f32) a fused kernel from [`cpu`]; elsewhere
+//! (wgpu) the same math composed from Burn's tensor ops. Both compute the same
+//! function; only rounding differs.
+
+pub mod cpu;
+
+use burn::nn::Linear;
+use burn::tensor::activation::{gelu, sigmoid};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{DType, Tensor};
+
+use cpu::attention::AttentionShape;
+use cpu::linear::{Epilogue, Weight};
+
+/// The activation applied after a linear layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// None.
+    None,
+    /// GELU with erf (`nn.GELU()`).
+    Gelu,
+    /// QuickGELU, `x · σ(1.702x)`.
+    QuickGelu,
+}
+
+/// `activation(layer(x))`.
+///
+/// # Shapes
+/// - `x`: `[..., d_input]`; output: `[..., d_output]`
+pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>, activation: Activation) -> Tensor<D> {
+    if let Some(out) = linear_on_cpu(layer, &x, Epilogue::Activation(activation)) {
+        return out;
+    }
+    let y = layer.forward(x);
+    match activation {
+        Activation::None => y,
+        Activation::Gelu => gelu(y),
+        Activation::QuickGelu => y.clone() * sigmoid(y.mul_scalar(1.702)),
+    }
+}
+
+/// `residual + layer(x)`: a linear layer that ends a residual branch.
+///
+/// # Shapes
+/// - `x`: `[..., d_input]`; `residual` and output: `[..., d_output]`
+pub fn linear_residual<const D: usize>(
+    layer: &Linear,
+    x: Tensor<D>,
+    residual: Tensor<D>,
+) -> Tensor<D> {
+    if let Some(stream) = cpu::flex_f32(&residual)
+        && let Some(out) = linear_on_cpu(layer, &x, Epilogue::Residual(cpu::values(&stream)))
+    {
+        return out;
+    }
+    residual + layer.forward(x)
+}
+
+/// The fused CPU linear layer, when `x` and the layer's parameters are f32 on flex.
+fn linear_on_cpu<const D: usize>(
+    layer: &Linear,
+    x: &Tensor<D>,
+    epilogue: Epilogue,
+) -> Option<Tensor<D>> {
+    let input = cpu::flex_f32(x)?;
+    let weight = layer.weight.val();
+    if weight.dtype() != DType::F32 {
+        return None;
+    }
+    let weight = weight.try_into_primitive::<burn::backend::Flex>().ok()?;
+    let bias = match &layer.bias {
+        Some(bias) => Some(cpu::flex_f32(&bias.val())?),
+        None => None,
+    };
+    let strides = weight.layout().strides();
+    let weight = Weight {
+        values: &weight.storage::<f32>()[weight.layout().start_offset()..],
+        row_stride: strides[0],
+        col_stride: strides[1],
+        dims: layer.weight.dims(),
+    };
+    let values = cpu::linear::linear(
+        cpu::values(&input),
+        weight,
+        bias.as_ref().map(cpu::values),
+        epilogue,
+    );
+    let mut dims = x.dims();
+    dims[D - 1] = weight.dims[1];
+    Some(cpu::tensor(values, dims))
+}
+
+/// Multi-head self-attention from the fused Q/K/V projection.
+///
+/// # Shapes
+/// - `qkv`: `[batch, tokens, 3·width]`, Q then K then V, each `heads` blocks wide
+/// - output: `[batch, tokens, width]`
+pub fn self_attention(qkv: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
+    let [batch, tokens, width3] = qkv.dims();
+    let width = width3 / 3;
+    if let Some(input) = cpu::flex_f32(&qkv) {
+        let shape = AttentionShape {
+            batch,
+            tokens,
+            width,
+            heads,
+        };
+        let values = cpu::attention::self_attention(cpu::values(&input), shape, causal);
+        return cpu::tensor(values, [batch, tokens, width]);
+    }
+    let head_width = width / heads;
+    let split_heads = |t: Tensor<3>| {
+        t.reshape([batch, tokens, heads, head_width])
+            .swap_dims(1, 2)
+    };
+    let mut parts = qkv.chunk(3, 2);
+    let v = split_heads(parts.pop().expect("three chunks"));
+    let k = split_heads(parts.pop().expect("three chunks"));
+    let q = split_heads(parts.pop().expect("three chunks"));
+    let options = AttentionModuleOptions {
+        scale: Some((1.0 / head_width as f64).sqrt()),
+        softcap: None,
+        is_causal: causal,
+    };
+    attention(q, k, v, None, None, options)
+        .swap_dims(1, 2)
+        .reshape([batch, tokens, width])
+}
