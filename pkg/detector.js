@@ -25,25 +25,37 @@ export class InctrlDetector extends EventTarget {
   #pending = new Map();
   #nextId = 1;
   #workerUrl;
+  #threads;
   #state = { weights: null, category: null, prompts: null };
 
   /** `webgpu` or `cpu`: where the model runs. */
   backend = null;
   /** Why `auto` chose the CPU, if it did. */
   fallbackReason = null;
+  /** Threads the CPU backend computes on (1 on WebGPU, whose work is on the GPU). */
+  threads = 1;
+  /** Why the CPU backend runs on one thread, if it does (e.g. the page is not cross-origin isolated). */
+  threadsReason = null;
   /** Info on the loaded weights (categories, textTower, precision, imageSize). */
   info = null;
 
-  constructor(workerUrl) {
+  constructor(workerUrl, threads) {
     super();
     this.#workerUrl = workerUrl;
+    this.#threads = threads;
   }
 
   /**
    * Starts a detector. `backend`: `auto` (WebGPU if available, else CPU), `webgpu` or `cpu`.
+   * On the CPU, a cross-origin isolated page runs on `threads` workers (default: one per
+   * logical core, `navigator.hardwareConcurrency`); other pages run on one thread.
    */
-  static async create({ backend = 'auto', workerUrl = new URL('./worker.js', import.meta.url) } = {}) {
-    const detector = new InctrlDetector(workerUrl);
+  static async create({
+    backend = 'auto',
+    threads,
+    workerUrl = new URL('./worker.js', import.meta.url),
+  } = {}) {
+    const detector = new InctrlDetector(workerUrl, threads);
     await detector.#start(backend);
     return detector;
   }
@@ -92,10 +104,14 @@ export class InctrlDetector extends EventTarget {
     return this.#call('memory');
   }
 
-  /** Ends the worker, then starts a new one on `backend`, restoring weights, category and prompts. */
-  async recreate({ backend = 'cpu', onProgress } = {}) {
+  /**
+   * Ends the worker, then starts a new one on `backend` (and `threads`, by default the same),
+   * restoring weights, category and prompts.
+   */
+  async recreate({ backend = 'cpu', threads = this.#threads, onProgress } = {}) {
     const state = this.#state;
     this.#stop(new InctrlError('the detector was re-created', 'error'));
+    this.#threads = threads;
     await this.#start(backend);
     if (state.weights) {
       const { source, cache, config } = state.weights;
@@ -124,9 +140,11 @@ export class InctrlDetector extends EventTarget {
       event.preventDefault?.();
       this.#fail(new InctrlError(`the detector worker failed: ${event.message ?? 'unknown error'}`, 'fatal'));
     };
-    const { backend: used, fallbackReason } = await this.#call('create', { backend });
-    this.backend = used;
-    this.fallbackReason = fallbackReason;
+    const started = await this.#call('create', { backend, threads: this.#threads });
+    this.backend = started.backend;
+    this.fallbackReason = started.fallbackReason;
+    this.threads = started.threads;
+    this.threadsReason = started.threadsReason;
   }
 
   async #loadWeights(source, { onProgress, cache, config }) {

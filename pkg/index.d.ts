@@ -55,9 +55,17 @@ export declare class InctrlError extends Error {
 
 /** InCTRL in a Web Worker. Dispatches `devicelost` and `fatal` events ({detail: {message}}). */
 export declare class InctrlDetector extends EventTarget {
-  static create(options?: { backend?: Backend; workerUrl?: string | URL }): Promise<InctrlDetector>;
+  /**
+   * `threads` caps the CPU backend's worker pool (default: `navigator.hardwareConcurrency`);
+   * more than one thread needs a cross-origin isolated page.
+   */
+  static create(options?: { backend?: Backend; threads?: number; workerUrl?: string | URL }): Promise<InctrlDetector>;
   readonly backend: 'webgpu' | 'cpu';
   readonly fallbackReason: string | null;
+  /** Threads the CPU backend computes on; 1 on WebGPU. */
+  readonly threads: number;
+  /** Why the CPU backend runs on one thread, if it does. */
+  readonly threadsReason: string | null;
   readonly info: WeightsInfo | null;
   loadWeights(
     source: string | URL | Blob | ArrayBuffer | Uint8Array,
@@ -67,7 +75,7 @@ export declare class InctrlDetector extends EventTarget {
   setPrompts(images: Iterable<ImageInput>): Promise<number>;
   score(images: Iterable<ImageInput>, options?: { onProgress?: (p: Progress) => void }): Promise<ScoreResult[]>;
   memoryBytes(): Promise<number>;
-  recreate(options?: { backend?: Backend; onProgress?: (p: Progress) => void }): Promise<InctrlDetector>;
+  recreate(options?: { backend?: Backend; threads?: number; onProgress?: (p: Progress) => void }): Promise<InctrlDetector>;
   simulateDeviceLoss(): Promise<void>;
   dispose(): void;
 }

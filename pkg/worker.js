@@ -1,7 +1,10 @@
 // The Web Worker that owns the model, so that loading and scoring never freeze
 // the page. It speaks a small request/response protocol with detector.js:
 // {id, op, args} in; {id, result} | {id, error, kind} | {id, progress} out.
-import init, { WasmDetector } from './inctrl.js';
+//
+// It loads one of two WebAssembly modules: inctrl.js (WebGPU, or the CPU on one
+// thread) or inctrl_threads.js (the CPU on a pool of workers sharing memory,
+// which browsers allow only on cross-origin isolated pages).
 
 const CACHE_NAME = 'inctrl-weights-v1';
 
@@ -35,17 +38,22 @@ function kindOf(error) {
 }
 
 const handlers = {
-  async create({ backend }) {
-    await init();
-    let wanted = backend;
+  async create({ backend, threads }) {
     let reason = null;
-    if (backend !== 'cpu' && !(await webgpuAdapterAvailable())) {
-      if (backend === 'webgpu') throw new Error('WebGPU is not available in this browser');
-      wanted = 'cpu';
-      reason = 'this browser offers no WebGPU adapter';
+    if (backend !== 'cpu') {
+      if (await webgpuAdapterAvailable()) {
+        detector = await createOn(await loadModule('./inctrl.js'), backend);
+        if (detector.backend === 'webgpu') return describe(null, null);
+        reason = detector.fallbackReason;
+      } else if (backend === 'webgpu') {
+        throw new Error('WebGPU is not available in this browser');
+      } else {
+        reason = 'this browser offers no WebGPU adapter';
+      }
     }
-    detector = await WasmDetector.create(wanted);
-    return { backend: detector.backend, fallbackReason: detector.fallbackReason ?? reason };
+    const { module, threadsReason } = await cpuModule(threads);
+    detector = await createOn(module, 'cpu');
+    return describe(reason, threadsReason);
   },
 
   async loadUrl({ url, cache }, progress) {
@@ -107,6 +115,61 @@ const handlers = {
     detector.simulateDeviceLoss();
   },
 };
+
+/** The modules loaded so far, by URL: each is initialised once per worker. */
+const modules = new Map();
+
+async function loadModule(url) {
+  if (!modules.has(url)) {
+    modules.set(url, import(url).then(async (module) => {
+      await module.default();
+      return module;
+    }));
+  }
+  return modules.get(url);
+}
+
+async function createOn(module, backend) {
+  detector?.free();
+  return module.WasmDetector.create(backend);
+}
+
+function describe(fallbackReason, threadsReason) {
+  return {
+    backend: detector.backend,
+    fallbackReason: detector.fallbackReason ?? fallbackReason,
+    threads: detector.threads,
+    threadsReason,
+  };
+}
+
+/**
+ * The CPU module: threaded, with `threads` workers (default: one per logical
+ * core), when the page is cross-origin isolated and more than one is wanted;
+ * else single-threaded, with the reason.
+ */
+async function cpuModule(threads) {
+  const cores = navigator.hardwareConcurrency || 1;
+  const wanted = Math.max(1, Math.min(threads ?? cores, cores));
+  let threadsReason = null;
+  if (wanted === 1) {
+    threadsReason = threads === 1 ? 'one thread was asked for' : 'this device reports one core';
+  } else if (!self.crossOriginIsolated) {
+    threadsReason =
+      'the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin ' +
+      'and Cross-Origin-Embedder-Policy: require-corp)';
+  } else {
+    try {
+      const module = await loadModule('./inctrl_threads.js');
+      await module.initThreadPool(wanted);
+      return { module, threadsReason };
+    } catch (error) {
+      modules.delete('./inctrl_threads.js');
+      threadsReason = `the threaded module failed to start (${messageOf(error)})`;
+    }
+  }
+  return { module: await loadModule('./inctrl.js'), threadsReason };
+}
 
 function load(bytes) {
   const info = detector.loadBundle(bytes);

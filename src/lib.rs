@@ -17,7 +17,7 @@ pub mod model;
 pub mod ops;
 pub mod preprocess;
 pub mod text;
-#[cfg(all(target_family = "wasm", feature = "wgpu"))]
+#[cfg(target_family = "wasm")]
 pub mod web;
 pub mod weights;
 

@@ -4,10 +4,16 @@
 //! through the `InctrlDetector` wrapper of `pkg/detector.js`. Every method
 //! returns a `Result`, so bad input becomes a JavaScript exception with a clear
 //! message instead of a panic, which would end the whole module.
+//!
+//! Two modules are built from it: with the `wgpu` feature (WebGPU, and the CPU
+//! on one thread), and with the `threads` feature (the CPU only, on a pool of
+//! Web Workers sharing the module's memory; pages that are cross-origin
+//! isolated can run it).
 
 use std::sync::Arc;
 
 use burn::tensor::Device;
+#[cfg(feature = "wgpu")]
 use burn::tensor::wgpu::WgpuSetup;
 use js_sys::Uint8Array;
 use serde::{Deserialize, Serialize};
@@ -20,6 +26,10 @@ use crate::convert::stream_bundle;
 use crate::detector::{Category, Detector, Pixels, PromptSet, Score, read_all};
 use crate::error::{Error, Result};
 use crate::preprocess::{preprocess_image, preprocess_rgba};
+
+/// `initThreadPool(n)`: starts the module's `n` worker threads (threaded build).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 /// Installs the panic hook and a logger, so that a bug or a GPU backend error
 /// (e.g. a shader the browser refuses) shows its message in the console.
@@ -102,6 +112,7 @@ pub struct WasmDetector {
     device: Device,
     backend: &'static str,
     fallback_reason: Option<String>,
+    #[cfg(feature = "wgpu")]
     gpu: Option<WgpuSetup>,
     detector: Option<Detector>,
     category: Option<Category>,
@@ -116,11 +127,19 @@ impl WasmDetector {
     pub async fn create(backend: &str) -> std::result::Result<WasmDetector, JsError> {
         let detector = match backend {
             "cpu" => Self::on(Device::flex(), "cpu", None),
+            #[cfg(feature = "wgpu")]
             "webgpu" => Self::on_gpu(Self::init_webgpu().await?),
+            #[cfg(feature = "wgpu")]
             "auto" => match Self::init_webgpu().await {
                 Ok(gpu) => Self::on_gpu(gpu),
                 Err(e) => Self::on(Device::flex(), "cpu", Some(e.to_string())),
             },
+            #[cfg(not(feature = "wgpu"))]
+            "webgpu" | "auto" => {
+                return Err(js_error(Error::InvalidInput(format!(
+                    "this module runs on the CPU only; backend '{backend}' needs the WebGPU module"
+                ))));
+            }
             other => {
                 return Err(js_error(Error::InvalidInput(format!(
                     "unknown backend '{other}' (use webgpu, cpu or auto)"
@@ -128,6 +147,13 @@ impl WasmDetector {
             }
         };
         Ok(detector)
+    }
+
+    /// Threads the CPU kernels run on: the pool size in the threaded module
+    /// (after `initThreadPool`), else 1.
+    #[wasm_bindgen(getter)]
+    pub fn threads(&self) -> u32 {
+        crate::ops::cpu::threads() as u32
     }
 
     /// `"webgpu"` or `"cpu"`: where the model actually runs.
@@ -254,6 +280,7 @@ impl WasmDetector {
     /// exercise their recovery path. Does nothing on the CPU.
     #[wasm_bindgen(js_name = simulateDeviceLoss)]
     pub fn simulate_device_loss(&self) {
+        #[cfg(feature = "wgpu")]
         if let Some(gpu) = &self.gpu {
             gpu.device.destroy();
         }
@@ -266,6 +293,7 @@ impl WasmDetector {
             device,
             backend,
             fallback_reason,
+            #[cfg(feature = "wgpu")]
             gpu: None,
             detector: None,
             category: None,
@@ -275,6 +303,7 @@ impl WasmDetector {
 
     /// Burn's wgpu runtime watches the device itself: once it is lost, every
     /// readback fails with an error that says so (see `detector::read_all`).
+    #[cfg(feature = "wgpu")]
     fn on_gpu((device, setup): (Device, WgpuSetup)) -> Self {
         Self {
             gpu: Some(setup),
@@ -282,6 +311,7 @@ impl WasmDetector {
         }
     }
 
+    #[cfg(feature = "wgpu")]
     async fn init_webgpu() -> Result<(Device, WgpuSetup)> {
         Device::wgpu_options()
             .init_with_setup_async()
@@ -352,8 +382,10 @@ struct BlobSource {
     read: std::cell::Cell<u64>,
 }
 
-// SAFETY: this crate is built for wasm32 without the `atomics` target feature, so
-// the module runs on one thread and these JS handles are never shared across threads.
+// SAFETY: the JS handles are only touched on the thread that called
+// `convertCheckpoint`: the single-threaded module has no other thread, and in
+// the threaded one the conversion reads the file sequentially on that thread
+// (only the CPU kernels of `ops::cpu` run on the pool).
 unsafe impl Send for BlobSource {}
 unsafe impl Sync for BlobSource {}
 

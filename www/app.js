@@ -50,13 +50,24 @@ async function guarded(what, action) {
 
 // ---------- backend ----------
 
+/** "WebGPU", or "CPU, 8 threads". */
+function backendLabel({ backend, threads }) {
+  if (backend === 'webgpu') return 'WebGPU';
+  return `CPU, ${threads} ${threads === 1 ? 'thread' : 'threads'}`;
+}
+
 function showBackend() {
-  const { backend, fallbackReason } = demo.detector;
+  const { backend, fallbackReason, threads, threadsReason } = demo.detector;
   const badge = $('backend-badge');
-  badge.textContent = backend === 'webgpu' ? 'WebGPU' : 'CPU (WebAssembly)';
+  badge.textContent = backendLabel(demo.detector);
   badge.className = `badge badge-${backend}`;
   badge.dataset.backend = backend;
-  badge.title = fallbackReason ? `CPU because ${fallbackReason}` : `Running on ${badge.textContent}`;
+  badge.dataset.threads = String(threads);
+  const reasons = [
+    fallbackReason && `CPU because ${fallbackReason}`,
+    backend === 'cpu' && threadsReason && `one thread because ${threadsReason}`,
+  ].filter(Boolean);
+  badge.title = reasons.length ? reasons.join('; ') : `Running on ${badge.textContent}`;
 }
 
 async function startDetector(backend) {
@@ -219,7 +230,7 @@ function resultItem(result, threshold, mapMax) {
   ]) {
     details.append(text(label, 'dt'), text(value.toFixed(4), 'dd'));
   }
-  const timing = text(`${Math.round(result.ms)} ms on ${demo.detector.backend === 'webgpu' ? 'WebGPU' : 'CPU'}`, 'muted');
+  const timing = text(`${Math.round(result.ms)} ms on ${backendLabel(demo.detector)}`, 'muted');
   timing.classList.add('timing');
   body.append(title, score, details, timing);
   item.append(canvas, body);

@@ -10,6 +10,8 @@ const settings = {
   backend: params.get('backend') ?? 'auto',
   ks: (params.get('k') ?? '2,4,8').split(',').map(Number),
   runs: Number(params.get('runs') ?? 3),
+  // Cap on the CPU backend's threads (default: every core).
+  threads: params.has('threads') ? Number(params.get('threads')) : undefined,
 };
 const bench = { settings, done: null, result: null, error: null, status: '', rows: [] };
 window.inctrlBench = bench;
@@ -64,8 +66,9 @@ async function time(what, runs, action) {
 }
 
 async function run() {
-  const detector = await InctrlDetector.create({ backend: settings.backend });
-  $('backend-badge').textContent = detector.backend === 'webgpu' ? 'WebGPU' : 'CPU (WebAssembly)';
+  const detector = await InctrlDetector.create({ backend: settings.backend, threads: settings.threads });
+  $('backend-badge').textContent =
+    detector.backend === 'webgpu' ? 'WebGPU' : `CPU, ${detector.threads} thread${detector.threads === 1 ? '' : 's'}`;
   $('backend-badge').className = `badge badge-${detector.backend}`;
   status('loading weights…');
   const loadStart = performance.now();
@@ -93,6 +96,7 @@ async function run() {
   status(`done: peak wasm memory ${(memoryBytes / 2 ** 20).toFixed(0)} MiB, weights loaded in ${loadMs.toFixed(0)} ms`);
   return {
     backend: detector.backend,
+    threads: detector.threads,
     precision: info.precision,
     weightsBytes: info.bytes,
     loadMs,

@@ -26,6 +26,7 @@ for (const backend of ['cpu', 'webgpu']) {
     await page.goto(`${server.url}bench.html?${query}`);
     const result = await page.evaluate(() => window.inctrlBench.done);
     assert.equal(result.backend, backend);
+    assert.ok(result.threads >= 1 && (backend === 'cpu' || result.threads === 1), `threads ${result.threads}`);
     assert.deepEqual(
       result.rows.map((row) => row.what),
       ['prompt set K=2', 'query (warm)'],

@@ -1,7 +1,9 @@
-// The demo page in headless chromium, on the CPU (WebAssembly) and WebGPU
-// (SwiftShader) backends: scores equal the native CLI's, bad files show errors
-// without breaking later work, a lost GPU is recovered on the CPU, and the page
-// talks to nobody but its own origin, with GET requests only.
+// The demo page in headless chromium, on the CPU (WebAssembly: the threaded
+// module on the cross-origin isolated test server, the single-threaded one
+// without isolation) and WebGPU (SwiftShader) backends: scores equal the native
+// CLI's, bad files show errors without breaking later work, a lost GPU is
+// recovered on the CPU, and the page talks to nobody but its own origin, with
+// GET requests only.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -72,8 +74,8 @@ async function scoreThroughThePage(page, queries, scored) {
   await waitForResults(page, scored);
 }
 
-function assertOnlyOwnOriginGets(requests, label) {
-  const origin = new URL(server.url).origin;
+function assertOnlyOwnOriginGets(requests, label, own = server) {
+  const origin = new URL(own.url).origin;
   assert.ok(requests.length > 0, `${label}: no requests recorded`);
   for (const request of requests) {
     const url = new URL(request.url);
@@ -89,6 +91,17 @@ for (const [backend, tolerance] of [['cpu', 1e-4], ['webgpu', 1e-3]]) {
     const { context, page, requests } = await openDemo(browser, server.url, { backend, weights: 'models/tiny.bpk' });
     try {
       assert.equal(await page.getAttribute('#backend-badge', 'data-backend'), backend);
+      const { threads, cores, isolated } = await page.evaluate(() => ({
+        threads: window.inctrlDemo.detector.threads,
+        cores: navigator.hardwareConcurrency,
+        isolated: crossOriginIsolated,
+      }));
+      assert.ok(isolated, 'the test server makes the page cross-origin isolated');
+      // The CPU runs on every core through the threaded module; WebGPU reports 1.
+      assert.equal(threads, backend === 'cpu' ? cores : 1, `threads on ${backend}`);
+      if (backend === 'cpu') {
+        assert.match(await page.textContent('#backend-badge'), new RegExp(`^CPU, ${cores} threads?$`));
+      }
 
       const queries = QUERIES.map(image);
       await scoreThroughThePage(page, [...queries.slice(0, 3), corrupt, ...queries.slice(3)], QUERIES.length);
@@ -119,6 +132,29 @@ for (const [backend, tolerance] of [['cpu', 1e-4], ['webgpu', 1e-3]]) {
     }
   });
 }
+
+test('without cross-origin isolation the CPU backend runs single-threaded and says why', TIMEOUT, async () => {
+  const plain = await startServer({ isolated: false });
+  const { context, page, requests } = await openDemo(browser, plain.url, { backend: 'cpu', weights: 'models/tiny.bpk' });
+  try {
+    const state = await page.evaluate(() => ({
+      isolated: crossOriginIsolated,
+      threads: window.inctrlDemo.detector.threads,
+      reason: window.inctrlDemo.detector.threadsReason,
+    }));
+    assert.equal(state.isolated, false);
+    assert.equal(state.threads, 1);
+    assert.match(state.reason, /not cross-origin isolated/);
+    assert.equal(await page.textContent('#backend-badge'), 'CPU, 1 thread');
+    const queries = ['local_defect.jpg', 'gray_wide.png'];
+    await scoreThroughThePage(page, queries.map(image), queries.length);
+    assertScoresMatch(await scoresOnPage(page), 1e-4);
+    assertOnlyOwnOriginGets(requests, 'not isolated', plain);
+  } finally {
+    await context.close();
+    plain.stop();
+  }
+});
 
 test('a lost GPU device is reported and scoring continues on the CPU', TIMEOUT, async () => {
   const { context, page, requests } = await openDemo(browser, server.url, { backend: 'webgpu', weights: 'models/tiny.bpk' });

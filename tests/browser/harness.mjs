@@ -31,11 +31,13 @@ export function image(name) {
   return join(FIXTURES, 'images', name);
 }
 
-/** Serves www/ on a free port; records every request line the server sees. */
-export async function startServer() {
-  const server = spawn('python3', [join(root, 'tools/serve.py'), join(root, 'www'), '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/**
+ * Serves www/ on a free port, cross-origin isolated unless `isolated` is false;
+ * records every request line the server sees.
+ */
+export async function startServer({ isolated = true } = {}) {
+  const args = [join(root, 'tools/serve.py'), join(root, 'www'), '0', ...(isolated ? [] : ['--no-isolation'])];
+  const server = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const requests = [];
   server.stderr.on('data', (chunk) => {
     for (const line of String(chunk).split('\n')) {

@@ -94,7 +94,7 @@ fn finish_row(row: &mut [f32], index: usize, bias: Option<&[f32]>, epilogue: Epi
         }
         Epilogue::Residual(residual) => {
             let residual = &residual[index * row.len()..(index + 1) * row.len()];
-            row.iter_mut().zip(residual).for_each(|(v, r)| *v = r + *v);
+            row.iter_mut().zip(residual).for_each(|(v, r)| *v += r);
         }
     }
 }

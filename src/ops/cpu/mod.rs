@@ -10,6 +10,8 @@ pub mod linear;
 pub mod math;
 mod parallel;
 
+pub use parallel::threads;
+
 use burn::backend::DispatchDevice;
 use burn::backend::Flex;
 use burn::backend::flex::{FlexTensor, Layout};
