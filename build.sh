@@ -25,7 +25,8 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN";
 fi
 
 step "compiling the WebAssembly module"
-cargo rustc --locked --profile wasm --target wasm32-unknown-unknown --lib --crate-type cdylib
+cargo rustc --locked --profile wasm --target wasm32-unknown-unknown --lib --crate-type cdylib \
+  --no-default-features --features wgpu
 
 # The threaded module needs a std built with atomics and shared memory: that
 # takes -Zbuild-std, a nightly feature, which RUSTC_BOOTSTRAP=1 unlocks on this

@@ -36,6 +36,10 @@ cargo fmt --all -- --check
 step "native tests (CPU flex backend, wgpu on lavapipe, CLI)"
 cargo test --locked --profile native
 
+step "the one-shot GPU check, short, on lavapipe"
+cargo build --locked --profile native --bin inctrl
+tools/gpu-check.sh --short
+
 step "browser package and demo"
 ./build.sh
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 
@@ -18,6 +19,48 @@ use crate::weights::load_checkpoint;
 
 /// A preprocessed image: `[3, size, size]` normalised CHW floats (see [`crate::preprocess`]).
 pub type Pixels = Vec<f32>;
+
+static UPLOADS: AtomicU64 = AtomicU64::new(0);
+static READBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// Host→device uploads and device→host readbacks made by detectors in this
+/// process (each [`read_all`] is one readback, however many tensors it reads):
+/// what `inctrl bench --counts` reports and tests hold a query's traffic to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Transfers {
+    /// Tensors created from host data.
+    pub uploads: u64,
+    /// Readback transactions.
+    pub readbacks: u64,
+}
+
+impl Transfers {
+    /// The counts so far.
+    pub fn now() -> Self {
+        Self {
+            uploads: UPLOADS.load(Ordering::Relaxed),
+            readbacks: READBACKS.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The transfers made since `earlier`.
+    pub fn since(earlier: Self) -> Self {
+        let now = Self::now();
+        Self {
+            uploads: now.uploads - earlier.uploads,
+            readbacks: now.readbacks - earlier.readbacks,
+        }
+    }
+}
+
+/// `Tensor::from_data`, counted as an upload.
+fn upload<const D: usize, K: burn::tensor::kind::Basic>(
+    data: TensorData,
+    device: &Device,
+) -> Tensor<D, K> {
+    UPLOADS.fetch_add(1, Ordering::Relaxed);
+    Tensor::from_data(data, device)
+}
 
 /// InCTRL's outputs for one query. Serialised with these field names by the CLI's JSON.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -155,7 +198,7 @@ impl Detector {
         let prototypes = match self.text_table.get(name) {
             Some(values) => {
                 let data = TensorData::new(values.to_vec(), [2, self.config.embed_dim]);
-                Tensor::from_data(data, &self.device)
+                upload(data, &self.device)
             }
             None => self.computed_prototypes(name)?,
         };
@@ -201,9 +244,8 @@ impl Detector {
             .flat_map(|t| t.ids[..length].iter().map(|&id| i64::from(id)))
             .collect();
         let eots: Vec<i64> = tokenized.iter().map(|t| t.eot as i64).collect();
-        let tokens =
-            Tensor::<2, Int>::from_data(TensorData::new(ids, [texts.len(), length]), &self.device);
-        let eots = Tensor::<1, Int>::from_data(TensorData::new(eots, [texts.len()]), &self.device);
+        let tokens = upload::<2, Int>(TensorData::new(ids, [texts.len(), length]), &self.device);
+        let eots = upload::<1, Int>(TensorData::new(eots, [texts.len()]), &self.device);
         self.model
             .text_prototype(tokens, eots)
             .expect("checked that the text tower is loaded")
@@ -295,7 +337,7 @@ impl Detector {
             )));
         }
         let flat: Vec<f32> = images.concat();
-        Ok(Tensor::from_data(
+        Ok(upload(
             TensorData::new(flat, [images.len(), 3, size, size]),
             &self.device,
         ))
@@ -321,6 +363,7 @@ fn readback_error(detail: &str) -> Error {
 
 /// Reads several tensors back in one transaction (asynchronously, as browsers require).
 pub async fn read_all<const N: usize>(tensors: [Tensor<2>; N]) -> Result<[Vec<f32>; N]> {
+    READBACKS.fetch_add(1, Ordering::Relaxed);
     let transaction = tensors
         .into_iter()
         .fold(Transaction::default(), |t, x| t.register(x));

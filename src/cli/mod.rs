@@ -74,11 +74,27 @@ impl DeviceChoice {
     }
 }
 
+/// The adapter `init_wgpu` opened, e.g. "llvmpipe (LLVM 15.0.6, 256 bits), Vulkan".
+static WGPU_ADAPTER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+impl DeviceChoice {
+    /// The device as benchmarks print it: the backend, and the GPU adapter once opened.
+    pub fn label(self) -> String {
+        match (self, WGPU_ADAPTER.get()) {
+            (Self::Wgpu, Some(adapter)) => format!("Wgpu ({adapter})"),
+            _ => format!("{self:?}"),
+        }
+    }
+}
+
 #[cfg(feature = "wgpu")]
 fn init_wgpu() -> Result<Device> {
-    Device::wgpu_options()
-        .init()
-        .map_err(|e| Error::Device(format!("no usable wgpu adapter: {e:?}")))
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup()
+        .map_err(|e| Error::Device(format!("no usable wgpu adapter: {e:?}")))?;
+    let info = setup.adapter.get_info();
+    let _ = WGPU_ADAPTER.set(format!("{}, {:?}", info.name, info.backend));
+    Ok(device)
 }
 
 #[cfg(not(feature = "wgpu"))]

@@ -119,8 +119,11 @@ pub fn self_attention(qkv: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
     let v = split_heads(parts.pop().expect("three chunks"));
     let k = split_heads(parts.pop().expect("three chunks"));
     let q = split_heads(parts.pop().expect("three chunks"));
+    // The default scale is 1/√head_width, the one open_clip uses. Naming it
+    // explicitly would pin burn-cubecl to its unfused fallback (nine kernels per
+    // call); left default, native autotune may pick its flash kernel.
     let options = AttentionModuleOptions {
-        scale: Some((1.0 / head_width as f64).sqrt()),
+        scale: None,
         softcap: None,
         is_causal: causal,
     };

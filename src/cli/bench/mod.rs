@@ -17,6 +17,8 @@ use inctrl::{Error, Result};
 
 use super::{DeviceChoice, read_config};
 
+mod counts;
+
 /// Measure prompt-set encoding and warm per-query scoring at full size (random weights).
 #[derive(Args)]
 pub struct BenchArgs {
@@ -43,6 +45,10 @@ pub struct BenchArgs {
     /// The PyTorch benchmark (installs a pinned PyTorch into target/ on first use).
     #[arg(long, default_value = "tools/bench-torch.sh")]
     torch_script: PathBuf,
+    /// Instead of timing, count what a warm query and a prompt set make the
+    /// device do: kernel launches, host↔device transfers, new device memory.
+    #[arg(long, conflicts_with = "against_torch")]
+    counts: bool,
 }
 
 /// Median milliseconds per measurement of one benchmark run.
@@ -66,9 +72,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut detector = random_detector(&config, &device)?;
     let category = detector.category("object")?;
     let bench = |ours: &Detector| time_ours(ours, &category, &config, &args.k, runs);
+    if args.counts {
+        println!("device: {}{}", args.device.label(), threads(args.device));
+        let images: Vec<_> = (0..3).map(|_| random_image(&config, &device)).collect();
+        return counts::print_counts(&detector, &category, &images);
+    }
     println!(
-        "device: {:?}{}, {runs} runs each, medians",
-        args.device,
+        "device: {}{}, {runs} runs each, medians",
+        args.device.label(),
         threads(args.device)
     );
     if !args.against_torch {
