@@ -122,6 +122,13 @@ fn default_text_heads() -> usize {
     8
 }
 
+/// The paper's model: ViT-B/16+ at 240 px, the config of the official checkpoints.
+impl Default for ClipConfig {
+    fn default() -> Self {
+        Self::vit_b_16_plus_240()
+    }
+}
+
 impl ClipConfig {
     /// The config of the official InCTRL checkpoints.
     pub fn vit_b_16_plus_240() -> Self {

@@ -7,18 +7,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 
-use crate::bundle::{Bundle, read_bundle};
-use crate::checkpoint::Checkpoint;
 use crate::config::{ClipConfig, PATCH_GRID_CELLS};
 use crate::error::{Error, Result};
 use crate::model::{Inctrl, InctrlConfig, InctrlOutput, PromptFeatures};
+use crate::preprocess::Pixels;
 use crate::text::prompts::category_prompts;
 use crate::text::tokenizer::ClipTokenizer;
 use crate::text::{TextTable, table::category_key};
-use crate::weights::load_checkpoint;
-
-/// A preprocessed image: `[3, size, size]` normalised CHW floats (see [`crate::preprocess`]).
-pub type Pixels = Vec<f32>;
+use crate::weights::bundle::{Bundle, read_bundle};
+use crate::weights::checkpoint::Checkpoint;
+use crate::weights::keys::load_checkpoint;
+use crate::weights::{SNIFF_LEN, WeightsFormat};
 
 static UPLOADS: AtomicU64 = AtomicU64::new(0);
 static READBACKS: AtomicU64 = AtomicU64::new(0);
@@ -132,6 +131,44 @@ impl Detector {
             text_table,
             computed_categories: HashMap::new(),
             tokenizer: None,
+        }
+    }
+
+    /// Loads weights from memory: a `.bpk` bundle, or an official checkpoint
+    /// (`.pyth`/`.pt` zip or `.safetensors`) described by `config` (default: the
+    /// ViT-B/16+ 240 px of the paper). A bundle carries its own config, so
+    /// `config` only applies to checkpoints.
+    pub fn from_bytes(bytes: Vec<u8>, config: Option<ClipConfig>, device: &Device) -> Result<Self> {
+        match WeightsFormat::sniff(&bytes[..bytes.len().min(SNIFF_LEN)])? {
+            WeightsFormat::Bundle => Self::from_bundle_bytes(bytes, device),
+            _ => {
+                let checkpoint = Checkpoint::open(Arc::new(bytes))?;
+                Self::from_checkpoint(checkpoint, config.unwrap_or_default(), device)
+            }
+        }
+    }
+
+    /// Loads a weights file, as [`Detector::from_bytes`] does. A checkpoint is
+    /// read tensor by tensor rather than into memory at once.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn open(
+        path: &std::path::Path,
+        config: Option<ClipConfig>,
+        device: &Device,
+    ) -> Result<Self> {
+        use crate::weights::checkpoint::{ReadAt, source::FileSource};
+        let file = FileSource::open(path)?;
+        let mut head = vec![0; file.len().min(SNIFF_LEN as u64) as usize];
+        file.read_exact_at(0, &mut head)?;
+        match WeightsFormat::sniff(&head)? {
+            WeightsFormat::Bundle => {
+                let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+                Self::from_bundle_bytes(bytes, device)
+            }
+            _ => {
+                let checkpoint = Checkpoint::open(Arc::new(file))?;
+                Self::from_checkpoint(checkpoint, config.unwrap_or_default(), device)
+            }
         }
     }
 
@@ -317,6 +354,17 @@ impl Detector {
             .collect())
     }
 
+    /// [`Detector::score`] for native callers: blocks until the scores are read back.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn score_blocking(
+        &self,
+        category: &Category,
+        prompts: &PromptSet,
+        images: &[Pixels],
+    ) -> Result<Vec<Score>> {
+        pollster::block_on(self.score(category, prompts, images))
+    }
+
     /// Reads a category's prototypes back from the device, `[normal ‖ anomaly]`.
     pub async fn prototype_values(&self, category: &Category) -> Result<Vec<f32>> {
         let [values] = read_all([category.prototypes.clone()]).await?;
@@ -325,18 +373,17 @@ impl Detector {
 
     fn stack_images(&self, images: &[Pixels], role: &str) -> Result<Tensor<4>> {
         let size = self.config.vision_cfg.image_size;
-        let expected = 3 * size * size;
         if let Some((index, image)) = images
             .iter()
             .enumerate()
-            .find(|(_, im)| im.len() != expected)
+            .find(|(_, im)| im.size() as usize != size)
         {
+            let got = image.size();
             return Err(Error::InvalidInput(format!(
-                "{role} image {index} has {} values but this model needs 3x{size}x{size} = {expected}",
-                image.len()
+                "{role} image {index} was preprocessed to {got}x{got} pixels but this model takes {size}x{size}"
             )));
         }
-        let flat: Vec<f32> = images.concat();
+        let flat: Vec<f32> = images.iter().flat_map(|im| im.values()).copied().collect();
         Ok(upload(
             TensorData::new(flat, [images.len(), 3, size, size]),
             &self.device,
@@ -362,7 +409,7 @@ fn readback_error(detail: &str) -> Error {
 }
 
 /// Reads several tensors back in one transaction (asynchronously, as browsers require).
-pub async fn read_all<const N: usize>(tensors: [Tensor<2>; N]) -> Result<[Vec<f32>; N]> {
+pub(crate) async fn read_all<const N: usize>(tensors: [Tensor<2>; N]) -> Result<[Vec<f32>; N]> {
     READBACKS.fetch_add(1, Ordering::Relaxed);
     let transaction = tensors
         .into_iter()

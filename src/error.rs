@@ -2,6 +2,8 @@
 //! arguments, a lost device) ends up here with a message that names the
 //! problem; nothing user-caused panics.
 
+use crate::preprocess::PreprocessError;
+
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -12,12 +14,13 @@ pub enum Error {
     #[error("weights: {0}")]
     Weights(String),
     /// An input image could not be decoded.
-    #[error("image {name}: {reason}")]
+    #[error("image {}{source}", name.as_ref().map(|n| format!("{n}: ")).unwrap_or_default())]
     Image {
-        /// The file name or label of the image.
-        name: String,
+        /// The file name or label of the image, when the caller knows one.
+        name: Option<String>,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        source: PreprocessError,
     },
     /// A category has no text prototypes and the bundle has no text tower to make them.
     #[error(
@@ -27,6 +30,9 @@ pub enum Error {
     /// The caller asked for something impossible (zero prompts, mismatched sizes, ...).
     #[error("{0}")]
     InvalidInput(String),
+    /// The user interrupted a long run (Ctrl-C); what was done is saved.
+    #[error("interrupted; {0}")]
+    Interrupted(String),
     /// The compute device failed (lost, out of memory, ...).
     #[error("device: {0}")]
     Device(String),
@@ -40,10 +46,34 @@ pub enum Error {
     },
 }
 
+/// An image error without a name ("image: corrupt or truncated JPEG: ...").
+impl From<PreprocessError> for Error {
+    fn from(source: PreprocessError) -> Self {
+        Self::Image { name: None, source }
+    }
+}
+
 /// Shorthand for this crate's results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The process exit status for this error: 130 for an interruption, as
+    /// shells report a process ended by SIGINT; 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Interrupted(_) => 130,
+            _ => 1,
+        }
+    }
+
+    /// An image error naming the image (its file name or label).
+    pub fn image(name: impl std::fmt::Display, source: PreprocessError) -> Self {
+        Self::Image {
+            name: Some(name.to_string()),
+            source,
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
         Self::Io {

@@ -5,20 +5,45 @@
 //! A frozen CLIP ViT-B/16+ encodes a few normal prompt images and a query; the
 //! anomaly score combines patch-level residuals, an image-level residual and a
 //! text prior for the category name.
+//!
+//! ```no_run
+//! use inctrl::{Detector, preprocess_image};
+//! # fn main() -> inctrl::Result<()> {
+//! let device = burn::tensor::Device::flex();
+//! // A `.bpk` bundle, or an official `checkpoint.pyth` (ViT-B/16+ 240 px by default).
+//! let mut detector = Detector::open("checkpoint.pyth".as_ref(), None, &device)?;
+//! let size = detector.config().vision_cfg.image_size as u32;
+//! let read = |path: &str| -> inctrl::Result<_> {
+//!     let bytes = std::fs::read(path).map_err(|e| inctrl::Error::io(path, e))?;
+//!     preprocess_image(&bytes, size).map_err(|e| inctrl::Error::image(path, e))
+//! };
+//! let prompts = detector.encode_prompts(&[read("good_1.png")?, read("good_2.png")?])?;
+//! let category = detector.category("metal_nut")?;
+//! let scores = detector.score_blocking(&category, &prompts, &[read("query.png")?])?;
+//! println!("anomaly score {}", scores[0].score);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The modules hold the parts for other front ends: [`weights`] (checkpoints,
+//! bundles, conversion), [`preprocess`] (the Pillow-exact image pipeline),
+//! [`text`] (tokenizer, prompt templates, prototype tables), [`model`] (the
+//! network) and [`eval`] (the paper's evaluation protocol).
 
-pub mod bundle;
-pub mod checkpoint;
 pub mod config;
-pub mod convert;
-pub mod detector;
-pub mod error;
+mod detector;
+mod error;
 pub mod eval;
 pub mod model;
-pub mod ops;
+pub(crate) mod ops;
 pub mod preprocess;
 pub mod text;
 #[cfg(target_family = "wasm")]
-pub mod web;
+mod web;
 pub mod weights;
 
+pub use config::ClipConfig;
+pub use detector::{Category, Detector, PromptSet, Score, Transfers};
 pub use error::{Error, Result};
+pub use preprocess::{Pixels, PreprocessError, preprocess_image};
+pub use weights::{Precision, WeightsFormat};

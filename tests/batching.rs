@@ -4,7 +4,7 @@ mod common;
 
 use burn::tensor::Device;
 use common::*;
-use inctrl::detector::Detector;
+use inctrl::Detector;
 use inctrl::preprocess::preprocess_image;
 
 #[test]
@@ -32,11 +32,13 @@ fn batch_scores_equal_one_by_one_scores_exactly() {
     .map(|name| load(name))
     .collect();
 
-    let batch = pollster::block_on(detector.score(&category, &prompts, &queries)).unwrap();
+    let batch = detector
+        .score_blocking(&category, &prompts, &queries)
+        .unwrap();
     for (query, batched) in queries.iter().zip(&batch) {
-        let alone =
-            pollster::block_on(detector.score(&category, &prompts, std::slice::from_ref(query)))
-                .unwrap();
+        let alone = detector
+            .score_blocking(&category, &prompts, std::slice::from_ref(query))
+            .unwrap();
         assert_eq!(
             &alone[0], batched,
             "a query scored alone and in a batch must agree bit for bit"

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use common::*;
 use inctrl::Error;
-use inctrl::checkpoint::Checkpoint;
 use inctrl::config::ClipConfig;
-use inctrl::detector::Detector;
+use inctrl::weights::checkpoint::Checkpoint;
+use inctrl::{Detector, Pixels};
 
 fn open_bytes(bytes: Vec<u8>) -> Result<Checkpoint, Error> {
     Checkpoint::open(Arc::new(bytes))
@@ -116,6 +116,10 @@ fn extra_key_is_unexpected_but_bn1_and_counters_are_skipped() {
     let edited = edit_safetensors(|header| {
         let entry = header["visual.proj"].clone();
         header.insert("logit_scale".into(), entry);
+        // A BatchNorm counter as torch saves it: an int64 scalar (its 8 bytes
+        // alias the start of the data, which the reader allows).
+        let counter = serde_json::json!({"dtype": "I64", "shape": [], "data_offsets": [0, 8]});
+        header.insert("diff_head.bn1.num_batches_tracked".into(), counter);
     });
     let err = load_error(edited);
     assert!(err.contains("unexpected keys logit_scale"), "{err}");
@@ -153,15 +157,19 @@ fn bad_bundles_are_named() {
 
     let mut detector =
         Detector::from_checkpoint(open_checkpoint("model.pyth"), tiny_config(), &device).unwrap();
-    let table = pollster::block_on(inctrl::convert::build_text_table(
+    let table = pollster::block_on(inctrl::weights::convert::build_text_table(
         &mut detector,
         &["candle".into()],
         |_, _| (),
     ))
     .unwrap();
-    let writer =
-        inctrl::convert::bundle_writer(&detector, &table, inctrl::bundle::Precision::F32, false)
-            .unwrap();
+    let writer = inctrl::weights::convert::bundle_writer(
+        &detector,
+        &table,
+        inctrl::weights::bundle::Precision::F32,
+        false,
+    )
+    .unwrap();
     let bundle = writer.into_bytes().unwrap().to_vec();
     let err = message(bundle[..bundle.len() / 2].to_vec());
     assert!(err.contains("bundle"), "{err}");
@@ -178,16 +186,19 @@ fn zero_prompts_empty_queries_and_wrong_sizes_are_refused() {
     .unwrap();
     let err = detector.encode_prompts(&[]).unwrap_err().to_string();
     assert!(err.contains("no prompt images"), "{err}");
+    let small = Pixels::new(224, vec![0.0; 3 * 224 * 224]).unwrap();
     let err = detector
-        .encode_prompts(&[vec![0.0; 100]])
+        .encode_prompts(std::slice::from_ref(&small))
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("prompt image 0 has 100 values") && err.contains("3x240x240"),
+        err.contains("prompt image 0 was preprocessed to 224x224") && err.contains("240x240"),
         "{err}"
     );
+    let err = Pixels::new(240, vec![0.0; 100]).unwrap_err().to_string();
+    assert!(err.contains("holds 100 values"), "{err}");
 
-    let good = vec![0.0; 3 * 240 * 240];
+    let good = Pixels::new(240, vec![0.0; 3 * 240 * 240]).unwrap();
     let prompts = detector
         .encode_prompts(std::slice::from_ref(&good))
         .unwrap();
@@ -198,10 +209,13 @@ fn zero_prompts_empty_queries_and_wrong_sizes_are_refused() {
         .to_string();
     assert!(err.contains("no query images"), "{err}");
     let err = detector
-        .forward(&category, &prompts, &[good, vec![1.0; 7]])
+        .forward(&category, &prompts, &[good, small])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("query image 1 has 7 values"), "{err}");
+    assert!(
+        err.contains("query image 1 was preprocessed to 224x224"),
+        "{err}"
+    );
     assert!(
         detector
             .category("  ")

@@ -2,7 +2,7 @@
 //! `expected.safetensors`, from image files through preprocessing, the towers,
 //! the text prototypes and every score, for the checkpoint and for bundles.
 //!
-//! Tolerances (float32): 1e-5 absolute on scores and maps, 1e-4 relative on
+//! Tolerances (float32): 1e-6 absolute on scores and maps, 1e-4 relative on
 //! embeddings, 0 on pixels.
 
 mod common;
@@ -11,14 +11,14 @@ use std::collections::BTreeSet;
 
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use common::*;
-use inctrl::bundle::Precision;
-use inctrl::convert::{build_text_table, bundle_categories, bundle_writer};
-use inctrl::detector::{Detector, read_all};
-use inctrl::preprocess::preprocess_image;
+use inctrl::Detector;
 use inctrl::text::prompts::category_prompts;
 use inctrl::text::tokenizer::ClipTokenizer;
+use inctrl::weights::bundle::Precision;
+use inctrl::weights::convert::{build_text_table, bundle_categories, bundle_writer};
+use inctrl::{Pixels, preprocess_image};
 
-const SCORE_TOLERANCE: f32 = 1e-5;
+const SCORE_TOLERANCE: f32 = 1e-6;
 const EMBEDDING_TOLERANCE: f32 = 1e-4;
 
 /// Compares computed tensors with the reference and remembers which were checked.
@@ -85,7 +85,7 @@ impl Checker {
     }
 }
 
-fn pixels(image: &str) -> Vec<f32> {
+fn pixels(image: &str) -> Pixels {
     let size = tiny_config().vision_cfg.image_size as u32;
     preprocess_image(&std::fs::read(image_path(image)).unwrap(), size).unwrap()
 }
@@ -99,14 +99,14 @@ fn text_embedding(detector: &Detector, text: &str) -> Vec<f32> {
     let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, context]), device);
     let eot = Tensor::<1, Int>::from_data(TensorData::new(vec![tokens.eot as i64], [1]), device);
     let embedding = detector.model().text.as_ref().unwrap().forward(ids, eot);
-    pollster::block_on(read_all([embedding])).unwrap()[0].clone()
+    values(embedding)
 }
 
 /// Runs every case through `detector` and compares every intermediate.
 fn check_every_tensor(detector: &mut Detector, checker: &mut Checker) {
     let cases = cases();
     for image in &cases.images {
-        checker.exact(&format!("pixels/{image}"), &pixels(image));
+        checker.exact(&format!("pixels/{image}"), pixels(image).values());
     }
     for (index, case) in cases.cases.iter().enumerate() {
         let category = detector.category(&case.category).unwrap();
@@ -124,12 +124,7 @@ fn check_every_tensor(detector: &mut Detector, checker: &mut Checker) {
 
         let prompt_pixels: Vec<_> = case.prompts.iter().map(|p| pixels(p)).collect();
         let prompts = detector.encode_prompts(&prompt_pixels).unwrap();
-        let [adapted_mean] = pollster::block_on(read_all([prompts
-            .features()
-            .adapted_mean
-            .clone()
-            .unsqueeze()]))
-        .unwrap();
+        let adapted_mean = values(prompts.features().adapted_mean.clone());
         checker.embedding(&format!("case{index}/prompt_adapted_mean"), &adapted_mean);
 
         let queries: Vec<_> = case.queries.iter().map(|q| pixels(&q.image)).collect();
@@ -154,7 +149,7 @@ fn check_every_tensor(detector: &mut Detector, checker: &mut Checker) {
             t7,
             t9,
             t11,
-        ] = pollster::block_on(read_all([
+        ] = [
             out.embedding,
             out.patch_map,
             column(out.patch_max),
@@ -168,8 +163,8 @@ fn check_every_tensor(detector: &mut Detector, checker: &mut Checker) {
             t7,
             t9,
             t11,
-        ]))
-        .unwrap();
+        ]
+        .map(values);
         let row = |values: &[f32], i: usize| {
             let width = values.len() / queries.len();
             values[i * width..(i + 1) * width].to_vec()
@@ -296,7 +291,8 @@ fn half_bundle_final_scores_are_within_1e_3_of_f32() {
 fn streamed_bundle_matches_every_reference_tensor() {
     let checkpoint = std::sync::Arc::new(open_checkpoint("model.pyth"));
     let writer =
-        inctrl::convert::stream_bundle(checkpoint, &tiny_config(), Precision::F32).unwrap();
+        inctrl::weights::convert::stream_bundle(checkpoint, &tiny_config(), Precision::F32)
+            .unwrap();
     let bytes = writer.into_bytes().unwrap().to_vec();
     let mut detector = Detector::from_bundle_bytes(bytes, &Device::flex()).unwrap();
     assert!(detector.has_text_tower() && detector.text_table().is_empty());

@@ -26,7 +26,7 @@ fn truncated_images_are_errors() {
             other => panic!(
                 "{format} cut to {} bytes: {:?}",
                 bytes.len(),
-                other.map(|t| t.len())
+                other.map(|t| t.values().len())
             ),
         }
     }

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
 use burn::tensor::Device;
 use common::*;
-use inctrl::detector::{Detector, Transfers};
-use inctrl::preprocess::preprocess_image;
+use inctrl::{Detector, Transfers};
+use inctrl::{Pixels, preprocess_image};
 
 /// Transfers and launches are counted process-wide: one GPU test at a time.
 static GPU: Mutex<()> = Mutex::new(());
@@ -31,7 +31,7 @@ fn gpu_detector() -> Detector {
     Detector::from_checkpoint(open_checkpoint("model.pyth"), tiny_config(), gpu_device()).unwrap()
 }
 
-fn load(name: &str) -> Vec<f32> {
+fn load(name: &str) -> Pixels {
     preprocess_image(&std::fs::read(image_path(name)).unwrap(), 240).unwrap()
 }
 
@@ -50,7 +50,9 @@ fn wgpu_scores_match_the_reference() {
         let prompts: Vec<_> = case.prompts.iter().map(|p| load(p)).collect();
         let prompts = detector.encode_prompts(&prompts).unwrap();
         let queries: Vec<_> = case.queries.iter().map(|q| load(&q.image)).collect();
-        let scores = pollster::block_on(detector.score(&category, &prompts, &queries)).unwrap();
+        let scores = detector
+            .score_blocking(&category, &prompts, &queries)
+            .unwrap();
         for (query, score) in case.queries.iter().zip(scores) {
             let key = &query.key;
             let diff = (score.score - expected.get(&format!("{key}/final"))[0]).abs();
@@ -85,7 +87,11 @@ fn a_warm_query_uploads_its_image_once_and_reads_back_once() {
         .encode_prompts(&[load("nominal_a.jpg"), load("nominal_b.jpg")])
         .unwrap();
     let query = [load("local_defect.jpg")];
-    let score = || pollster::block_on(detector.score(&category, &prompts, &query)).unwrap();
+    let score = || {
+        detector
+            .score_blocking(&category, &prompts, &query)
+            .unwrap()
+    };
     let cold = score();
 
     let before = Transfers::now();

@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::Args;
-use inctrl::bundle::{Precision, write_bundle};
-use inctrl::checkpoint::Checkpoint;
-use inctrl::checkpoint::source::FileSource;
-use inctrl::convert::{build_text_table, bundle_categories, bundle_writer};
-use inctrl::detector::{Detector, read_all};
+use inctrl::Detector;
 use inctrl::model::InctrlConfig;
 use inctrl::text::TextTable;
+use inctrl::weights::bundle::{Precision, write_bundle};
+use inctrl::weights::checkpoint::Checkpoint;
+use inctrl::weights::checkpoint::source::FileSource;
+use inctrl::weights::convert::{build_text_table, bundle_categories, bundle_writer};
 use inctrl::{Error, Result};
 
-use super::{Progress, read_config};
+use super::{Progress, read_back, read_config};
 
 /// Convert an official InCTRL checkpoint into one self-describing `.bpk` bundle.
 #[derive(Args)]
@@ -92,7 +92,7 @@ pub fn run_random(args: RandomBundleArgs) -> Result<()> {
             &device,
         );
         let unit = random.clone() / random.clone().mul(random).sum_dim(1).sqrt();
-        let [values] = pollster::block_on(read_all([unit]))?;
+        let values = read_back(unit)?;
         table.insert(&name, values);
     }
     write_file(

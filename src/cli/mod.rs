@@ -9,15 +9,12 @@ mod progress;
 mod score;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use clap::{Parser, Subcommand, ValueEnum};
-use inctrl::checkpoint::Checkpoint;
-use inctrl::checkpoint::source::FileSource;
 use inctrl::config::ClipConfig;
-use inctrl::detector::{Detector, Pixels};
 use inctrl::preprocess::preprocess_image;
+use inctrl::{Detector, Pixels};
 use inctrl::{Error, Result};
 
 pub use progress::Progress;
@@ -115,30 +112,24 @@ pub fn read_config(path: Option<&Path>) -> Result<ClipConfig> {
     }
 }
 
-/// Whether `path` is an inctrl `.bpk` bundle (burnpack magic "NRUB" little-endian "BURN").
-fn is_bundle(path: &Path) -> Result<bool> {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
-    let read = file
-        .read(&mut magic)
-        .map_err(|e| Error::io(path.display(), e))?;
-    Ok(read == 4 && u32::from_le_bytes(magic) == burn_store::burn_pack::MAGIC_NUMBER)
-}
-
 /// Loads a bundle, or a checkpoint with `config` (default ViT-B-16-plus-240).
 pub fn load_detector(
     weights: &Path,
     config: Option<&PathBuf>,
     device: &Device,
 ) -> Result<Detector> {
-    if is_bundle(weights)? {
-        let bytes = std::fs::read(weights).map_err(|e| Error::io(weights.display(), e))?;
-        return Detector::from_bundle_bytes(bytes, device);
-    }
-    let config = read_config(config.map(PathBuf::as_path))?;
-    let checkpoint = Checkpoint::open(Arc::new(FileSource::open(weights)?))?;
-    Detector::from_checkpoint(checkpoint, config, device)
+    let config = config.map(|path| read_config(Some(path))).transpose()?;
+    Detector::open(weights, config, device)
+}
+
+/// Reads a tensor back to the host, waiting for everything it depends on.
+pub fn read_back<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    let data = tensor
+        .try_into_data()
+        .map_err(|e| Error::Device(format!("reading a result back failed: {e:?}")))?;
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Device(format!("unexpected result type: {e:?}")))
 }
 
 /// Reads and preprocesses image files, failing on the first unreadable one.
@@ -147,10 +138,7 @@ pub fn read_images(paths: &[PathBuf], size: usize) -> Result<Vec<Pixels>> {
         .iter()
         .map(|path| {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-            preprocess_image(&bytes, size as u32).map_err(|e| Error::Image {
-                name: path.display().to_string(),
-                reason: e.to_string(),
-            })
+            preprocess_image(&bytes, size as u32).map_err(|e| Error::image(path.display(), e))
         })
         .collect()
 }

@@ -322,10 +322,8 @@ struct Image {
 impl Image {
     fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-        let (width, height, rgb) = decode_rgb8(&bytes).map_err(|e| Error::Image {
-            name: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let (width, height, rgb) =
+            decode_rgb8(&bytes).map_err(|e| Error::image(path.display(), e))?;
         Ok(Self {
             width: width as usize,
             height: height as usize,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use inctrl::Result;
-use inctrl::detector::Score;
+use inctrl::Score;
 use serde::Serialize;
 
 use super::{DeviceChoice, Progress, load_detector, read_images};
@@ -75,9 +75,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let mut progress = Progress::new("scoring", query_pixels.len(), "images");
     let mut scores = Vec::with_capacity(query_pixels.len());
     for batch in query_pixels.chunks(BATCH) {
-        scores.extend(pollster::block_on(
-            detector.score(&category, &prompts, batch),
-        )?);
+        scores.extend(detector.score_blocking(&category, &prompts, batch)?);
         progress.advance(batch.len());
     }
     progress.finish();

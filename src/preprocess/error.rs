@@ -44,6 +44,15 @@ pub enum PreprocessError {
     },
     /// The requested output size is zero.
     ZeroOutputSize,
+    /// [`Pixels::new`](super::Pixels::new) got a value count other than `3 * size * size`.
+    TensorLength {
+        /// Values a `[3, size, size]` tensor holds.
+        expected: u64,
+        /// Values given.
+        actual: usize,
+    },
+    /// A `.npy` array that is no `uint8` image (see [`preprocess_npy`](super::preprocess_npy)).
+    Npy(String),
 }
 
 impl fmt::Display for PreprocessError {
@@ -71,6 +80,11 @@ impl fmt::Display for PreprocessError {
                 "RGBA buffer holds {actual} bytes but its dimensions need {expected}"
             ),
             Self::ZeroOutputSize => write!(f, "output size must be at least 1 pixel"),
+            Self::TensorLength { expected, actual } => write!(
+                f,
+                "a preprocessed image holds {actual} values but [3, size, size] needs {expected}"
+            ),
+            Self::Npy(detail) => write!(f, "{detail}"),
         }
     }
 }

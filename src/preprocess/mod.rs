@@ -16,14 +16,18 @@ mod decode;
 mod error;
 mod image;
 mod normalize;
+mod npy;
+mod pixels;
 mod resample;
 
 pub use error::PreprocessError;
+pub use npy::preprocess_npy;
+pub use pixels::Pixels;
 
 use image::{Mode, PilImage};
 
-/// CHW float32, `3 * size * size` values, exactly as the original pipeline.
-pub fn preprocess_image(bytes: &[u8], size: u32) -> Result<Vec<f32>, PreprocessError> {
+/// The model input for an image file, exactly as the original pipeline makes it.
+pub fn preprocess_image(bytes: &[u8], size: u32) -> Result<Pixels, PreprocessError> {
     let img = decode::decode(bytes)?;
     pipeline(&img, size)
 }
@@ -35,7 +39,7 @@ pub fn preprocess_rgba(
     height: u32,
     rgba: &[u8],
     size: u32,
-) -> Result<Vec<f32>, PreprocessError> {
+) -> Result<Pixels, PreprocessError> {
     preprocess_pixels(width, height, 4, rgba, size)
 }
 
@@ -47,7 +51,7 @@ pub fn preprocess_pixels(
     channels: usize,
     data: &[u8],
     size: u32,
-) -> Result<Vec<f32>, PreprocessError> {
+) -> Result<Pixels, PreprocessError> {
     let mode = match channels {
         1 => Mode::L,
         3 => Mode::Rgb,
@@ -80,7 +84,7 @@ pub fn decode_rgb8(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), PreprocessError>
 }
 
 /// Resize, centre crop, RGB conversion and normalisation of a decoded image.
-fn pipeline(img: &PilImage, size: u32) -> Result<Vec<f32>, PreprocessError> {
+fn pipeline(img: &PilImage, size: u32) -> Result<Pixels, PreprocessError> {
     if size == 0 {
         return Err(PreprocessError::ZeroOutputSize);
     }
@@ -89,7 +93,8 @@ fn pipeline(img: &PilImage, size: u32) -> Result<Vec<f32>, PreprocessError> {
     let window = normalize::center_window(out_w, out_h, size);
     let cropped = resample::resize_window(img, out_w, out_h, window);
     let rgb = convert::to_rgb(&cropped);
-    Ok(normalize::to_tensor(&rgb, window.width * window.height))
+    let values = normalize::to_tensor(&rgb, window.width * window.height);
+    Ok(Pixels::new(size as u32, values).expect("the crop is size x size"))
 }
 
 #[cfg(test)]
@@ -111,7 +116,7 @@ mod tests {
     /// `DecompressionBombError`).
     const HUGE_PNG: &str = "89504e470d0a1a0a0000000d49484452000186a0000186a008000000008d3954140000000c49444154789c6360a03d00000064000186643c350000000049454e44ae426082";
 
-    fn is_corrupt(result: Result<Vec<f32>, PreprocessError>, format: &str) -> bool {
+    fn is_corrupt(result: Result<Pixels, PreprocessError>, format: &str) -> bool {
         matches!(result, Err(PreprocessError::Corrupt { format: f, .. }) if f == format)
     }
 
@@ -119,7 +124,7 @@ mod tests {
     fn decodes_tiny_files() {
         for file in [TINY_JPEG, TINY_PNG] {
             let t = preprocess_image(&hex(file), 240).unwrap();
-            assert_eq!(t.len(), 3 * 240 * 240);
+            assert_eq!((t.size(), t.values().len()), (240, 3 * 240 * 240));
         }
     }
 
@@ -221,8 +226,8 @@ mod tests {
         for (w, h) in [(1, 1), (1, 5000), (5000, 1), (3, 2), (239, 241)] {
             let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 31 % 256) as u8).collect();
             let t = preprocess_rgba(w as u32, h as u32, &rgba, 240).unwrap();
-            assert_eq!(t.len(), 3 * 240 * 240, "{w}x{h}");
-            assert!(t.iter().all(|v| v.is_finite()));
+            assert_eq!(t.values().len(), 3 * 240 * 240, "{w}x{h}");
+            assert!(t.values().iter().all(|v| v.is_finite()));
         }
     }
 }

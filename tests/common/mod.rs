@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use inctrl::checkpoint::Checkpoint;
-use inctrl::checkpoint::source::FileSource;
 use inctrl::config::ClipConfig;
+use inctrl::weights::checkpoint::Checkpoint;
+use inctrl::weights::checkpoint::source::FileSource;
 
 /// `../shared/fixtures/tiny`, made by running the original implementation.
 pub fn fixture_dir() -> PathBuf {
@@ -88,4 +88,9 @@ pub fn max_rel_diff(actual: &[f32], expected: &[f32]) -> f32 {
         .fold(0.0f32, |m, v| m.max(v.abs()))
         .max(1e-12);
     max_abs_diff(actual, expected) / scale
+}
+
+/// A tensor's values, read back from its device.
+pub fn values<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_to_vec().unwrap()
 }

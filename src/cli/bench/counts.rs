@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
 use burn::tensor::Device;
 use inctrl::Result;
-use inctrl::detector::{Category, Detector, Pixels, Transfers, read_all};
+use inctrl::{Category, Detector, Pixels, Transfers};
+
+use crate::cli::read_back;
 
 /// Counts kernel launches while installed.
 #[derive(Default)]
@@ -54,13 +56,12 @@ pub fn print_counts(detector: &Detector, category: &Category, images: &[Pixels])
     let (prompt_images, query) = (&images[..2], &images[2..3]);
     let encode = || {
         let prompts = detector.encode_prompts(prompt_images)?;
-        let mean = prompts.features().adapted_mean.clone().unsqueeze::<2>();
-        pollster::block_on(read_all([mean])).map(drop)
+        read_back(prompts.features().adapted_mean.clone()).map(drop)
     };
     encode()?;
     let prompt_set = count(device, encode)?;
     let prompts = detector.encode_prompts(prompt_images)?;
-    let score = || pollster::block_on(detector.score(category, &prompts, query)).map(drop);
+    let score = || detector.score_blocking(category, &prompts, query).map(drop);
     score()?;
     let warm_query = count(device, score)?;
     println!("| work | kernel launches | uploads | readbacks | new device memory |");

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::Args;
 use inctrl::config::{ClipConfig, mlp_width};
-use inctrl::detector::{Category, Detector, read_all};
 use inctrl::model::InctrlConfig;
 use inctrl::text::TextTable;
+use inctrl::{Category, Detector, Pixels};
 use inctrl::{Error, Result};
 
-use super::{DeviceChoice, read_config};
+use super::{DeviceChoice, read_back, read_config};
 
 mod counts;
 
@@ -133,11 +133,7 @@ fn time_ours(
         let images: Vec<_> = (0..k).map(|_| image()).collect();
         let time = median(runs, || {
             let prompts = detector.encode_prompts(&images)?;
-            pollster::block_on(read_all([prompts
-                .features()
-                .adapted_mean
-                .clone()
-                .unsqueeze::<2>()]))?;
+            read_back(prompts.features().adapted_mean.clone())?;
             Ok(())
         })?;
         timings.prompt_set_ms.insert(k, milliseconds(time));
@@ -145,7 +141,9 @@ fn time_ours(
     let prompts = detector.encode_prompts(&[image(), image(), image(), image()])?;
     let query = vec![image()];
     let time = median(runs, || {
-        pollster::block_on(detector.score(category, &prompts, &query)).map(drop)
+        detector
+            .score_blocking(category, &prompts, &query)
+            .map(drop)
     })?;
     timings.query_ms = milliseconds(time);
     Ok(timings)
@@ -289,10 +287,11 @@ fn median(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
     Ok(times[times.len() / 2])
 }
 
-fn random_image(config: &ClipConfig, device: &Device) -> Vec<f32> {
+fn random_image(config: &ClipConfig, device: &Device) -> Pixels {
     let size = config.vision_cfg.image_size;
     let t = Tensor::<1>::random([3 * size * size], Distribution::Uniform(-1.8, 2.2), device);
-    pollster::block_on(read_all([t.unsqueeze()])).expect("random image readback")[0].clone()
+    let values = read_back(t).expect("random image readback");
+    Pixels::new(size as u32, values).expect("3 x size x size values")
 }
 
 /// GFLOP/s of the ViT's MLP-expansion matrix product on `device`.
@@ -304,16 +303,12 @@ fn matmul_gflops(config: &ClipConfig, device: &Device, runs: usize) -> Result<f6
         .map(|_| {
             let a = Tensor::<2>::random([t, w], Distribution::Default, device);
             let b = Tensor::<2>::random([w, m], Distribution::Default, device);
-            pollster::block_on(read_all([
-                a.clone().sum().unsqueeze(),
-                b.clone().sum().unsqueeze(),
-            ]))
-            .map(|_| (a, b))
+            read_back(a.clone().sum() + b.clone().sum()).map(|_| (a, b))
         })
         .collect::<Result<_>>()?;
     let time = median(runs, || {
         let (a, b) = inputs.pop().expect("one input pair per run");
-        pollster::block_on(read_all([a.matmul(b).sum().unsqueeze()])).map(drop)
+        read_back(a.matmul(b).sum()).map(drop)
     })?;
     Ok(2.0 * (t * w * m) as f64 / time.as_secs_f64() / 1e9)
 }

@@ -1,17 +1,17 @@
 //! The scores CSV, written as images are scored: one row per (category, K,
 //! seed, image), flushed at once, so an interrupted run loses nothing and
-//! `--resume` continues where it stopped. Its first line records the settings
-//! (as a `#` comment) so that a resume cannot mix runs.
+//! `--resume` continues where it stopped. The CSV is plain (a header, then
+//! rows) so that any CSV reader takes it as it is; the run's settings sit
+//! beside it in `<scores>.settings.json`, so that a resume cannot mix runs.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use inctrl::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-const SETTINGS_PREFIX: &str = "# inctrl eval settings: ";
 const COLUMNS: &str = "category,k,seed,image,label,score";
 
 /// One scored image.
@@ -52,10 +52,15 @@ impl Journal {
                     "{shown} already exists: pass --resume to continue that run, or remove it"
                 )));
             }
-            (true, true) => read_rows(path, settings)?,
+            (true, true) => {
+                check_settings(path, settings)?;
+                read_rows(path)?
+            }
             (false, _) => {
-                std::fs::write(path, format!("{SETTINGS_PREFIX}{settings}\n{COLUMNS}\n"))
-                    .map_err(|e| Error::io(&shown, e))?;
+                let sidecar = settings_path(path);
+                std::fs::write(&sidecar, format!("{settings}\n"))
+                    .map_err(|e| Error::io(sidecar.display(), e))?;
+                std::fs::write(path, format!("{COLUMNS}\n")).map_err(|e| Error::io(&shown, e))?;
                 Vec::new()
             }
         };
@@ -113,8 +118,35 @@ fn key(row: &Row) -> Key {
     (row.category.clone(), row.k, row.seed, row.image.clone())
 }
 
+/// Where the settings of the run that writes `scores` are kept.
+fn settings_path(scores: &Path) -> PathBuf {
+    let mut name = scores.as_os_str().to_owned();
+    name.push(".settings.json");
+    PathBuf::from(name)
+}
+
+/// Refuses to resume a run whose settings differ from `settings`.
+fn check_settings(scores: &Path, settings: &str) -> Result<()> {
+    let sidecar = settings_path(scores);
+    let written = std::fs::read_to_string(&sidecar).map_err(|e| {
+        Error::InvalidInput(format!(
+            "cannot resume {}: its settings file {} is unreadable ({e})",
+            scores.display(),
+            sidecar.display()
+        ))
+    })?;
+    if written.trim_end() != settings {
+        return Err(Error::InvalidInput(format!(
+            "{} was written by a run with other settings (see {}); use a new --scores file",
+            scores.display(),
+            sidecar.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Reads an earlier run's rows, dropping a last line cut off by the interruption.
-fn read_rows(path: &Path, settings: &str) -> Result<Vec<Row>> {
+fn read_rows(path: &Path) -> Result<Vec<Row>> {
     let shown = path.display().to_string();
     let text = std::fs::read(path).map_err(|e| Error::io(&shown, e))?;
     let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -126,21 +158,7 @@ fn read_rows(path: &Path, settings: &str) -> Result<Vec<Row>> {
         file.set_len(complete as u64)
             .map_err(|e| Error::io(&shown, e))?;
     }
-    let mut lines = BufReader::new(&text[..complete]).lines();
-    let first = lines
-        .next()
-        .transpose()
-        .map_err(|e| Error::io(&shown, e))?
-        .unwrap_or_default();
-    if first.strip_prefix(SETTINGS_PREFIX) != Some(settings) {
-        return Err(Error::InvalidInput(format!(
-            "{shown} was written by a run with other settings; use a new --scores file"
-        )));
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
-        .from_reader(&text[..complete]);
-    reader
+    csv::Reader::from_reader(&text[..complete])
         .deserialize()
         .collect::<std::result::Result<Vec<Row>, _>>()
         .map_err(|e| Error::InvalidInput(format!("{shown} is not a scores file: {e}")))
@@ -190,5 +208,18 @@ mod tests {
         journal.append(row("c.png", 0.5)).unwrap();
         let again = Journal::open(&path, "{\"k\":[2]}", true).unwrap();
         assert_eq!(again.rows().len(), 3);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("category,k,seed,image,label,score\n"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 4, "a header and three rows: {text}");
+        std::fs::remove_file(settings_path(&path)).unwrap();
+        let err = Journal::open(&path, "{\"k\":[2]}", true).err().unwrap();
+        assert!(
+            err.to_string().contains("scores.csv.settings.json"),
+            "{err}"
+        );
     }
 }

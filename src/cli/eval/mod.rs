@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
-use inctrl::checkpoint::Checkpoint;
-use inctrl::checkpoint::source::FileSource;
-use inctrl::detector::{Category, Detector, Pixels, PromptSet};
 use inctrl::eval::split::sample;
+use inctrl::weights::checkpoint::Checkpoint;
+use inctrl::weights::checkpoint::source::FileSource;
+use inctrl::{Category, Detector, Pixels, PromptSet};
 use inctrl::{Error, Result};
 use serde_json::json;
 
@@ -121,8 +121,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     write_report(&report, args.out.as_deref())?;
     outcome?;
     if interrupted.load(Ordering::SeqCst) {
-        return Err(Error::InvalidInput(format!(
-            "interrupted; {} scores are saved in {}: rerun with --resume to continue",
+        return Err(Error::Interrupted(format!(
+            "{} scores are saved in {}: rerun with --resume to continue",
             journal.rows().len(),
             journal.path().display()
         )));
@@ -273,7 +273,7 @@ impl Run<'_> {
             .iter()
             .map(|t| images::load(&t.path, size))
             .collect::<Result<Vec<_>>>()?;
-        let scores = pollster::block_on(self.detector.score(text, prompts, &pixels))?;
+        let scores = self.detector.score_blocking(text, prompts, &pixels)?;
         for (image, score) in batch.iter().zip(scores) {
             self.journal.append(Row {
                 category: category.name.clone(),
@@ -341,7 +341,13 @@ fn official_prompts(dir: &Path, category: &str, k: usize) -> Result<(Vec<String>
     }
     let pixels = tensors
         .iter()
-        .map(|t| checkpoint.read_f32(t))
+        .enumerate()
+        .map(|(i, t)| {
+            let side = t.shape.last().copied().unwrap_or(0) as u32;
+            let values = checkpoint.read_f32(t)?;
+            Pixels::new(side, values)
+                .map_err(|e| Error::image(format!("{}#{i}", file.display()), e))
+        })
         .collect::<Result<Vec<_>>>()?;
     let names = (0..k).map(|i| format!("{}#{i}", file.display())).collect();
     Ok((names, pixels))

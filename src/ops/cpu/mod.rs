@@ -10,6 +10,8 @@ pub mod linear;
 pub mod math;
 mod parallel;
 
+/// The pool size the browser module reports as `detector.threads`.
+#[cfg(target_family = "wasm")]
 pub use parallel::threads;
 
 use burn::backend::DispatchDevice;

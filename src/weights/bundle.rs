@@ -12,7 +12,7 @@ use crate::config::ClipConfig;
 use crate::error::{Error, Result};
 use crate::model::{Inctrl, InctrlConfig};
 use crate::text::TextTable;
-use crate::weights::apply_all;
+use crate::weights::keys::apply_all;
 
 const FORMAT_KEY: &str = "inctrl.format";
 const FORMAT_VERSION: &str = "1";

@@ -12,6 +12,7 @@ use half::{bf16, f16};
 
 pub use source::{ReadAt, Source};
 
+use super::format::{SNIFF_LEN, WeightsFormat, unrecognised};
 use crate::error::{Error, Result};
 
 /// Element types found in checkpoints.
@@ -79,23 +80,17 @@ impl Checkpoint {
         let head = source::read_vec(
             source.as_ref(),
             0,
-            source.len().min(8) as usize,
+            source.len().min(SNIFF_LEN as u64) as usize,
             "the file header",
         )?;
-        let tensors = if head.is_empty() {
-            return Err(Error::Weights("file is empty (0 bytes)".into()));
-        } else if head.starts_with(b"PK") {
-            torch::read_tensors(source.as_ref())?
-        } else if head.starts_with(&[0x80]) {
-            return Err(Error::Weights(
-                "this is a legacy (pre-1.6, non-zip) torch.save file; re-save it with \
-                 torch.save(state_dict, path) from a current PyTorch"
-                    .into(),
-            ));
-        } else if head.len() == 8 && source.len() > 8 {
-            safetensors::read_tensors(source.as_ref())?
-        } else {
-            return Err(unrecognised());
+        let tensors = match WeightsFormat::sniff(&head)? {
+            WeightsFormat::TorchZip => torch::read_tensors(source.as_ref())?,
+            WeightsFormat::Safetensors => safetensors::read_tensors(source.as_ref())?,
+            WeightsFormat::Bundle => {
+                return Err(Error::Weights(
+                    "this is an inctrl .bpk bundle, not a checkpoint".into(),
+                ));
+            }
         };
         Ok(Self { source, tensors })
     }
@@ -136,14 +131,6 @@ impl Checkpoint {
         let values = decode_floats(&raw, tensor.dtype);
         Ok(gather(&values, &tensor.shape, &tensor.strides))
     }
-}
-
-fn unrecognised() -> Error {
-    Error::Weights(
-        "unrecognised weights file (expected a PyTorch .pyth/.pt zip checkpoint, a .safetensors \
-         file or an inctrl .bpk bundle)"
-            .into(),
-    )
 }
 
 /// Number of elements from the first to one past the last element a view touches.

@@ -20,9 +20,9 @@ use burn::tensor::{Bytes, DType, Tensor};
 use burn_store::ModuleSnapshot;
 use burn_store::burn_pack::Tensor as PackTensor;
 
-use crate::checkpoint::{Checkpoint, StoredTensor};
 use crate::error::{Error, Result};
 use crate::model::Inctrl;
+use crate::weights::checkpoint::{Checkpoint, StoredTensor};
 
 /// Submodules that are `Linear` layers, whose weights PyTorch stores transposed.
 const LINEAR_LAYERS: [&str; 9] = [

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use burn_store::burn_pack::Writer;
 
-use crate::bundle::{Precision, pack, write_bundle};
-use crate::checkpoint::Checkpoint;
 use crate::config::ClipConfig;
 use crate::detector::Detector;
 use crate::error::{Error, Result};
 use crate::model::InctrlConfig;
 use crate::text::{BUILT_IN_CATEGORIES, TextTable};
-use crate::weights::checkpoint_tensors;
+use crate::weights::bundle::{Precision, pack, write_bundle};
+use crate::weights::checkpoint::Checkpoint;
+use crate::weights::keys::checkpoint_tensors;
 
 /// The built-in category list followed by `extra` names not already in it.
 pub fn bundle_categories(extra: &[String]) -> Vec<String> {
