@@ -13,6 +13,8 @@ if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=()
 [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || missing+=(mesa-vulkan-drivers libvulkan1)
 command -v chromium >/dev/null || missing+=(chromium)
+# The decode-corpus test makes a venv for its pinned Pillow (tools/pillow-parity/corpus.sh).
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   $SUDO apt-get update -qq

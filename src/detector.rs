@@ -3,63 +3,20 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
+use burn::tensor::{Device, Tensor, TensorData, Transaction};
 
 use crate::config::{ClipConfig, PATCH_GRID_CELLS};
 use crate::error::{Error, Result};
 use crate::model::{Inctrl, InctrlConfig, InctrlOutput, PromptFeatures};
 use crate::preprocess::Pixels;
-use crate::text::prompts::category_prompts;
 use crate::text::tokenizer::ClipTokenizer;
-use crate::text::{TextTable, table::category_key};
+use crate::text::{TextTable, category_prototypes, table::category_key};
+use crate::transfers::{self, upload};
 use crate::weights::bundle::{Bundle, read_bundle};
 use crate::weights::checkpoint::Checkpoint;
 use crate::weights::keys::load_checkpoint;
 use crate::weights::{SNIFF_LEN, WeightsFormat};
-
-static UPLOADS: AtomicU64 = AtomicU64::new(0);
-static READBACKS: AtomicU64 = AtomicU64::new(0);
-
-/// Host→device uploads and device→host readbacks made by detectors in this
-/// process (each [`read_all`] is one readback, however many tensors it reads):
-/// what `inctrl bench --counts` reports and tests hold a query's traffic to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Transfers {
-    /// Tensors created from host data.
-    pub uploads: u64,
-    /// Readback transactions.
-    pub readbacks: u64,
-}
-
-impl Transfers {
-    /// The counts so far.
-    pub fn now() -> Self {
-        Self {
-            uploads: UPLOADS.load(Ordering::Relaxed),
-            readbacks: READBACKS.load(Ordering::Relaxed),
-        }
-    }
-
-    /// The transfers made since `earlier`.
-    pub fn since(earlier: Self) -> Self {
-        let now = Self::now();
-        Self {
-            uploads: now.uploads - earlier.uploads,
-            readbacks: now.readbacks - earlier.readbacks,
-        }
-    }
-}
-
-/// `Tensor::from_data`, counted as an upload.
-fn upload<const D: usize, K: burn::tensor::kind::Basic>(
-    data: TensorData,
-    device: &Device,
-) -> Tensor<D, K> {
-    UPLOADS.fetch_add(1, Ordering::Relaxed);
-    Tensor::from_data(data, device)
-}
 
 /// InCTRL's outputs for one query. Serialised with these field names by the CLI's JSON.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -258,34 +215,12 @@ impl Detector {
             );
             return Err(Error::UnknownCategory(name.to_owned(), hint));
         }
-        let prompts = category_prompts(name);
-        let normal = self.prompt_prototype(&prompts.normal);
-        let anomaly = self.prompt_prototype(&prompts.anomaly);
-        let prototypes = Tensor::stack(vec![normal, anomaly], 0);
+        let tokenizer = self.tokenizer.get_or_insert_with(ClipTokenizer::new);
+        let context = self.config.text_cfg.context_length;
+        let prototypes = category_prototypes(&self.model, tokenizer, context, name, &self.device)
+            .expect("checked that the text tower is loaded");
         self.computed_categories.insert(key, prototypes.clone());
         Ok(prototypes)
-    }
-
-    /// The normalised mean text embedding of `texts`, `[embed_dim]`.
-    fn prompt_prototype(&mut self, texts: &[String]) -> Tensor<1> {
-        let context = self.config.text_cfg.context_length;
-        let tokenizer = self.tokenizer.get_or_insert_with(ClipTokenizer::new);
-        let tokenized: Vec<_> = texts
-            .iter()
-            .map(|t| tokenizer.tokenize(t, context))
-            .collect();
-        // The causal mask makes everything after the last end-of-text token irrelevant.
-        let length = tokenized.iter().map(|t| t.eot + 1).max().unwrap_or(1);
-        let ids: Vec<i64> = tokenized
-            .iter()
-            .flat_map(|t| t.ids[..length].iter().map(|&id| i64::from(id)))
-            .collect();
-        let eots: Vec<i64> = tokenized.iter().map(|t| t.eot as i64).collect();
-        let tokens = upload::<2, Int>(TensorData::new(ids, [texts.len(), length]), &self.device);
-        let eots = upload::<1, Int>(TensorData::new(eots, [texts.len()]), &self.device);
-        self.model
-            .text_prototype(tokens, eots)
-            .expect("checked that the text tower is loaded")
     }
 
     /// Encodes normal prompt images once for any number of queries.
@@ -410,7 +345,7 @@ fn readback_error(detail: &str) -> Error {
 
 /// Reads several tensors back in one transaction (asynchronously, as browsers require).
 pub(crate) async fn read_all<const N: usize>(tensors: [Tensor<2>; N]) -> Result<[Vec<f32>; N]> {
-    READBACKS.fetch_add(1, Ordering::Relaxed);
+    transfers::count_readback();
     let transaction = tensors
         .into_iter()
         .fold(Transaction::default(), |t, x| t.register(x));

@@ -38,12 +38,14 @@ pub mod model;
 pub(crate) mod ops;
 pub mod preprocess;
 pub mod text;
+mod transfers;
 #[cfg(target_family = "wasm")]
 mod web;
 pub mod weights;
 
 pub use config::ClipConfig;
-pub use detector::{Category, Detector, PromptSet, Score, Transfers};
+pub use detector::{Category, Detector, PromptSet, Score};
 pub use error::{Error, Result};
 pub use preprocess::{Pixels, PreprocessError, preprocess_image};
+pub use transfers::Transfers;
 pub use weights::{Precision, WeightsFormat};

@@ -1,8 +1,10 @@
-//! The text side of InCTRL: prompt texts for a category, their tokens, and the
-//! table of normal/anomaly prototypes the text tower makes from them.
+//! The text side of InCTRL: prompt texts for a category, their tokens, the
+//! prototypes the text tower makes from them, and the table of precomputed ones.
 
 pub mod prompts;
+mod prototypes;
 pub mod table;
 pub mod tokenizer;
 
-pub use table::{BUILT_IN_CATEGORIES, TextTable};
+pub(crate) use prototypes::category_prototypes;
+pub use table::{TextTable, built_in_categories};

@@ -2,7 +2,7 @@
 //! L104-156 of the original).
 
 /// Category names that get the one-prompt form instead of the 7+4 states × 22 templates.
-const ONE_PROMPT_NAMES: [&str; 11] = [
+pub(crate) const ONE_PROMPT_NAMES: [&str; 11] = [
     "airplane",
     "automobile",
     "bird",

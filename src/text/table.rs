@@ -5,12 +5,11 @@
 //! case-sensitive one-prompt names) the tokenizer lowercases and collapses
 //! whitespace. So `metal_nut`, `metal nut` and `Metal_Nut` are one entry.
 
-use super::prompts::{is_one_prompt, object_name};
+use super::prompts::{ONE_PROMPT_NAMES, is_one_prompt, object_name};
 
-/// The categories whose prototypes every bundle carries: the names the original
-/// code uses for MVTec AD, VisA, ELPV, SDD, AITEX, BrainMRI, HeadCT, CIFAR-10
-/// and its `animal` class, plus `object` for anything else.
-pub const BUILT_IN_CATEGORIES: [&str; 44] = [
+/// The dataset categories of the original code: MVTec AD, VisA, ELPV, SDD,
+/// AITEX, BrainMRI, HeadCT.
+const DATASET_CATEGORIES: [&str; 32] = [
     "bottle",
     "cable",
     "capsule",
@@ -43,19 +42,17 @@ pub const BUILT_IN_CATEGORIES: [&str; 44] = [
     "AITEX",
     "brainmri",
     "headct", // other industrial and medical sets
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-    "animal", // CIFAR-10
-    "object",
 ];
+
+/// The categories whose prototypes every bundle carries: the names the original
+/// code uses for its datasets, the CIFAR-10 classes and their `animal` (the
+/// one-prompt names), plus `object` for anything else.
+pub fn built_in_categories() -> impl Iterator<Item = &'static str> {
+    DATASET_CATEGORIES
+        .into_iter()
+        .chain(ONE_PROMPT_NAMES)
+        .chain(["object"])
+}
 
 /// The lookup key of a category name (see the module docs). One-prompt names
 /// are marked so that `cat` (one prompt) and `Cat` (all templates) stay apart.

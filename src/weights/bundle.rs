@@ -34,7 +34,8 @@ pub enum Precision {
 }
 
 impl Precision {
-    fn name(self) -> &'static str {
+    /// `f32` or `f16`, as bundles record it and the JS API reports it.
+    pub fn name(self) -> &'static str {
         match self {
             Self::F32 => "f32",
             Self::F16 => "f16",

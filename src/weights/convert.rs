@@ -10,14 +10,14 @@ use crate::config::ClipConfig;
 use crate::detector::Detector;
 use crate::error::{Error, Result};
 use crate::model::InctrlConfig;
-use crate::text::{BUILT_IN_CATEGORIES, TextTable};
+use crate::text::{TextTable, built_in_categories};
 use crate::weights::bundle::{Precision, pack, write_bundle};
 use crate::weights::checkpoint::Checkpoint;
 use crate::weights::keys::checkpoint_tensors;
 
 /// The built-in category list followed by `extra` names not already in it.
 pub fn bundle_categories(extra: &[String]) -> Vec<String> {
-    let mut names: Vec<String> = BUILT_IN_CATEGORIES.iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = built_in_categories().map(str::to_owned).collect();
     for name in extra {
         let name = name.trim();
         if !name.is_empty() && !names.iter().any(|n| n == name) {

@@ -1,5 +1,5 @@
 //! Weights I/O: recognising a file ([`WeightsFormat`]), reading official
-//! checkpoints ([`checkpoint`]), mapping their keys onto the model ([`keys`]),
+//! checkpoints ([`checkpoint`]), mapping their keys onto the model,
 //! and inctrl's own `.bpk` bundles ([`bundle`], written by [`convert`]).
 
 pub mod bundle;

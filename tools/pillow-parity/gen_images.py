@@ -1,10 +1,22 @@
-"""Generate test images of every format/mode the preprocessor handles.
+"""Generate the decode corpus: images of every format/mode the preprocessor handles.
 
 usage: python3 tools/pillow-parity/gen_images.py OUT_DIR
-Needs Pillow 13 and numpy. The images are for tools/pillow-parity/compare.py only; the
-crate's own tests use the shared fixtures.
+Run through tools/pillow-parity/corpus.sh, which provides the pinned Pillow and
+numpy (requirements.txt) and then writes Pillow's reference tensors next to the
+images (reference.py); tests/decode_corpus.rs checks `preprocess_image` against
+them bit for bit and checks that every kind listed below is still generated.
+
+Covers: JPEG (baseline 4:4:4/4:2:2/4:2:0 at two qualities, progressive,
+optimised Huffman tables, grayscale, Adobe CMYK, YCCK, restart intervals, EXIF
+orientations 3/6/8, a truncated file); PNG (1/2/4/8-bit gray and palette, L,
+LA, RGB, RGBA, mode 1, 16-bit gray/RGB/RGBA/LA, tRNS, a short palette, a
+truncated file); GIF (palette, transparency, animation); BMP (1/8/24/32-bit,
+16-bit 555/565); WebP (lossless and lossy, with and without alpha); TIFF (1, L,
+LA, I;16, RGB, RGBA, CMYK and palette P, each raw/LZW/deflate, plus raw 1- and
+4-bit and big-endian palettes with 16-bit colour maps). Sizes range from 1x1
+and 1-pixel strips to 513x1031.
 """
-import os, struct, sys, zlib
+import io, os, struct, sys, zlib
 import numpy as np
 from PIL import Image, ImageFile
 
@@ -59,6 +71,46 @@ for (w, h) in SIZES:
 rgb = Image.fromarray(content(333, 211, 3), "RGB")
 save(rgb, "jpeg_restart_blocks.jpg", quality=80, restart_marker_blocks=5)
 save(rgb, "jpeg_restart_rows.jpg", quality=80, restart_marker_rows=1, progressive=True)
+save(rgb, "jpeg_restart_ss0.jpg", quality=90, subsampling=0, restart_marker_blocks=3)
+
+
+def ycck_jpeg(name, w, h, **kw):
+    """A YCCK JPEG: libjpeg (through Pillow) writes CMYK with an Adobe APP14
+    marker whose transform byte is 0; Pillow stores CMYK inverted ("CMYK;I"),
+    so saving 255 - [Y, Cb, Cr, K] puts YCbCr data (JFIF equations) and K in
+    the scan, and setting the transform byte to 2 makes decoders read it as
+    YCCK. reference.py records the transform Pillow saw (adobe_transform)."""
+    r, g, b = np.moveaxis(content(w, h, 3).astype(np.float64), -1, 0)
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    k = content(w, h, 1)[..., 0].astype(np.float64)
+    ycck = np.clip(np.stack([y, cb, cr, k], -1).round(), 0, 255).astype(np.uint8)
+    path = os.path.join(OUT, name)
+    Image.fromarray(255 - ycck, "CMYK").save(path, **kw)
+    data = bytearray(open(path, "rb").read())
+    at = data.find(b"\xff\xee")
+    assert at > 0 and data[at + 4:at + 9] == b"Adobe" and data[at + 15] == 0, name
+    data[at + 15] = 2
+    open(path, "wb").write(bytes(data))
+
+
+ycck_jpeg("jpeg_ycck_320x200.jpg", 320, 200, quality=90)
+ycck_jpeg("jpeg_ycck_ss2_241x239.jpg", 241, 239, quality=85, subsampling=2)
+ycck_jpeg("jpeg_ycck_prog_200x320.jpg", 200, 320, quality=80, progressive=True)
+
+# EXIF orientation: the original pipeline never calls exif_transpose, so the
+# expected tensor is the stored pixel grid, whatever the tag says.
+for orientation in (3, 6, 8):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    save(Image.fromarray(content(320, 200, 3), "RGB"), f"jpeg_exif_o{orientation}_320x200.jpg",
+         quality=90, exif=exif)
+
+# Truncated: Pillow raises "image file is truncated", so must we.
+buf = io.BytesIO()
+Image.fromarray(content(300, 200, 3), "RGB").save(buf, "JPEG", quality=90)
+open(os.path.join(OUT, "err_truncated.jpg"), "wb").write(buf.getvalue()[:buf.tell() // 2])
 
 # ---- PNG via Pillow
 for (w, h) in SIZES[:6] + [(1, 300), (700, 3)]:
@@ -125,6 +177,10 @@ for ctype, ch, nm in ((2, 3, "rgb16"), (6, 4, "rgba16"), (4, 2, "la16")):
         v[::4, :, -1] = 0
     write_png(f"pngraw_{nm}.png", w, h, 16, ctype, [r.astype(">u2").tobytes() for r in v])
 
+buf = io.BytesIO()
+Image.fromarray(content(300, 200, 3), "RGB").save(buf, "PNG")
+open(os.path.join(OUT, "err_truncated.png"), "wb").write(buf.getvalue()[:buf.tell() // 3])
+
 # ---- GIF
 for (w, h) in [(320, 200), (200, 320), (33, 1), (250, 250)]:
     save(Image.fromarray(content(w, h, 3), "RGB").quantize(256), f"gif_P_{w}x{h}.gif")
@@ -181,4 +237,41 @@ for comp in ("raw", "tiff_lzw", "tiff_adobe_deflate"):
     save(Image.fromarray(content(w, h, 4), "CMYK"), f"tiff_CMYK_{comp}.tif", compression=comp)
     save(Image.fromarray(content(w, h, 3), "RGB").quantize(77), f"tiff_P_{comp}.tif", compression=comp)
     save(Image.fromarray(content(w, h, 2), "LA"), f"tiff_LA_{comp}.tif", compression=comp)
+
+
+# ---- raw TIFF writer: palettes Pillow does not save (1/4-bit, big-endian)
+def write_tiff_palette(name, w, h, depth, indices, colormap, big_endian=False):
+    """One uncompressed strip; `colormap` holds 3 * 2**depth 16-bit values
+    (all reds, then greens, then blues), as the ColorMap tag stores them."""
+    e = ">" if big_endian else "<"
+    data = b"".join(pack(r, depth) if depth < 8 else bytes(r) for r in indices)
+    cmap = struct.pack(f"{e}{len(colormap)}H", *colormap)
+    entries = [  # tag, type (3 SHORT, 4 LONG), count, value or offset
+        (256, 3, 1, w), (257, 3, 1, h), (258, 3, 1, depth), (259, 3, 1, 1),
+        (262, 3, 1, 3), (273, 4, 1, None), (277, 3, 1, 1), (278, 3, 1, h),
+        (279, 4, 1, len(data)), (320, 3, len(colormap), None),
+    ]
+    ifd_at = 8
+    ifd_len = 2 + 12 * len(entries) + 4
+    cmap_at = ifd_at + ifd_len
+    data_at = cmap_at + len(cmap)
+    ifd = struct.pack(f"{e}H", len(entries))
+    for tag, typ, count, value in entries:
+        if tag == 273:
+            value = data_at
+        if tag == 320:
+            value = cmap_at
+        field = struct.pack(f"{e}H", value) + b"\0\0" if typ == 3 and count == 1 else struct.pack(f"{e}I", value)
+        ifd += struct.pack(f"{e}HHI", tag, typ, count) + field
+    ifd += struct.pack(f"{e}I", 0)
+    head = (b"MM\0*" if big_endian else b"II*\0") + struct.pack(f"{e}I", ifd_at)
+    open(os.path.join(OUT, name), "wb").write(head + ifd + cmap + data)
+
+
+for depth, w, h, big in ((1, 131, 77, False), (4, 123, 250, False), (8, 257, 190, True)):
+    idx = content(w, h, 1)[..., 0] >> (8 - depth)
+    cmap = [int(v) for v in rng.integers(0, 65536, 3 << depth)]
+    order = "be" if big else "le"
+    write_tiff_palette(f"tiffraw_P{depth}_{order}.tif", w, h, depth, idx, cmap, big_endian=big)
+
 print(len(os.listdir(OUT)), "files in", OUT)
