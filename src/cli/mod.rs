@@ -11,7 +11,7 @@ mod score;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use inctrl::config::ClipConfig;
 use inctrl::preprocess::preprocess_image;
 use inctrl::{Detector, Pixels};
@@ -112,14 +112,31 @@ pub fn read_config(path: Option<&Path>) -> Result<ClipConfig> {
     }
 }
 
-/// Loads a bundle, or a checkpoint with `config` (default ViT-B-16-plus-240).
-pub fn load_detector(
-    weights: &Path,
-    config: Option<&PathBuf>,
-    device: &Device,
-) -> Result<Detector> {
-    let config = config.map(|path| read_config(Some(path))).transpose()?;
-    Detector::open(weights, config, device)
+/// The model to load and where it runs: the options `score` and `eval` share.
+#[derive(Args)]
+pub struct ModelArgs {
+    /// A `.bpk` bundle, or an official `.pyth`/`.safetensors` checkpoint.
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// open_clip model config JSON for a checkpoint (default: ViT-B-16-plus-240).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
+}
+
+impl ModelArgs {
+    /// Opens the device and loads the weights on it.
+    pub fn load(&self) -> Result<Detector> {
+        let device = self.device.init()?;
+        let config = self
+            .config
+            .as_deref()
+            .map(|path| read_config(Some(path)))
+            .transpose()?;
+        Detector::open(&self.weights, config, &device)
+    }
 }
 
 /// Reads a tensor back to the host, waiting for everything it depends on.

@@ -7,7 +7,7 @@ use inctrl::Result;
 use inctrl::Score;
 use serde::Serialize;
 
-use super::{DeviceChoice, Progress, load_detector, read_images};
+use super::{ModelArgs, Progress, read_images};
 
 /// Queries scored per forward pass.
 const BATCH: usize = 4;
@@ -15,21 +15,14 @@ const BATCH: usize = 4;
 /// Score images for anomalies, given a few normal images of the same category.
 #[derive(Args)]
 pub struct ScoreArgs {
-    /// A `.bpk` bundle, or an official `.pyth`/`.safetensors` checkpoint.
-    #[arg(long)]
-    weights: PathBuf,
-    /// open_clip model config JSON for a checkpoint (default: ViT-B-16-plus-240).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Category name, e.g. `candle` or `metal_nut`.
     #[arg(long)]
     category: String,
     /// A normal image of the category (repeat for K prompts).
     #[arg(long = "prompt", required = true)]
     prompts: Vec<PathBuf>,
-    /// Where the model runs.
-    #[arg(long, value_enum, default_value_t)]
-    device: DeviceChoice,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
@@ -64,8 +57,7 @@ struct ImageResult {
 
 /// Runs `inctrl score`.
 pub fn run(args: ScoreArgs) -> Result<()> {
-    let device = args.device.init()?;
-    let mut detector = load_detector(&args.weights, args.config.as_ref(), &device)?;
+    let mut detector = args.model.load()?;
     let size = detector.config().vision_cfg.image_size;
     let prompt_pixels = read_images(&args.prompts, size)?;
     let query_pixels = read_images(&args.queries, size)?;

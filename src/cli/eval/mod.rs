@@ -3,10 +3,7 @@
 //! encoded once; every test image is scored against it; AUROC and AUPRC follow
 //! scikit-learn exactly.
 
-mod dataset;
 mod images;
-mod journal;
-mod report;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,10 +17,10 @@ use inctrl::{Category, Detector, Pixels, PromptSet};
 use inctrl::{Error, Result};
 use serde_json::json;
 
-use super::{DeviceChoice, Progress, load_detector};
-use dataset::{CategoryData, TestImage};
-use journal::{Journal, Row};
-use report::{PromptDraw, Report};
+use super::{ModelArgs, Progress};
+use inctrl::eval::dataset::{self, CategoryData, TestImage};
+use inctrl::eval::journal::{Journal, Row};
+use inctrl::eval::report::{PromptDraw, Report};
 
 /// Queries scored per forward pass (results do not depend on it).
 const BATCH: usize = 8;
@@ -31,12 +28,8 @@ const BATCH: usize = 8;
 /// Evaluate on a dataset as the paper does: AUROC and AUPRC per category and K.
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A `.bpk` bundle or an official checkpoint.
-    #[arg(long)]
-    weights: PathBuf,
-    /// open_clip model config JSON for a checkpoint (default: ViT-B-16-plus-240).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// A dataset folder in MVTec AD layout, or a JSON list of test images (repeatable).
     #[arg(long, required = true)]
     data: Vec<PathBuf>,
@@ -59,9 +52,6 @@ pub struct EvalArgs {
     /// `<dir>/<K>/<category>.pt`, lists of preprocessed [3, 240, 240] tensors.
     #[arg(long)]
     prompts_dir: Option<PathBuf>,
-    /// Where the model runs.
-    #[arg(long, value_enum, default_value_t)]
-    device: DeviceChoice,
     /// Write the JSON report here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -81,8 +71,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let settings = settings(&args, &seeds);
     let scores_path = scores_path(&args);
     let mut journal = Journal::open(&scores_path, &settings.to_string(), args.resume)?;
-    let device = args.device.init()?;
-    let mut detector = load_detector(&args.weights, args.config.as_ref(), &device)?;
+    let mut detector = args.model.load()?;
 
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&interrupted);
@@ -157,8 +146,8 @@ fn settings(args: &EvalArgs, seeds: &[u32]) -> serde_json::Value {
             .collect::<Vec<_>>()
     };
     json!({
-        "weights": args.weights.display().to_string(),
-        "config": args.config.as_ref().map(|p| p.display().to_string()),
+        "weights": args.model.weights.display().to_string(),
+        "config": args.model.config.as_ref().map(|p| p.display().to_string()),
         "data": paths(&args.data),
         "train_json": paths(&args.train_json),
         "categories": args.category,
@@ -174,7 +163,7 @@ fn report_settings(
     args: &EvalArgs,
     scores: &Path,
 ) -> serde_json::Value {
-    settings["device"] = json!(format!("{:?}", args.device).to_lowercase());
+    settings["device"] = json!(format!("{:?}", args.model.device).to_lowercase());
     settings["scores"] = json!(scores.display().to_string());
     settings["inctrl_version"] = json!(env!("CARGO_PKG_VERSION"));
     settings

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use inctrl::{Error, Result};
+use crate::error::{Error, Result};
 use serde::Deserialize;
 
 /// A labelled test image.

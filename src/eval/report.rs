@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use inctrl::Result;
-use inctrl::eval::metrics::{auroc, average_precision};
+use super::metrics::{auroc, average_precision};
+use crate::error::Result;
 use serde::Serialize;
 
 use super::dataset::CategoryData;
