@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData, Transaction};
 use crate::config::{ClipConfig, PATCH_GRID_CELLS};
 use crate::error::{Error, Result};
 use crate::model::{Inctrl, InctrlConfig, InctrlOutput, PromptFeatures};
+use crate::precision::to_device_precision;
 use crate::preprocess::Pixels;
 use crate::text::tokenizer::ClipTokenizer;
 use crate::text::{TextTable, category_prototypes, table::category_key};
@@ -79,10 +80,11 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// Wraps a loaded model.
+    /// Wraps a loaded model, converting its parameters to the precision
+    /// `device` computes in (see [`ComputePrecision`](crate::ComputePrecision)).
     pub fn new(model: Inctrl, config: ClipConfig, text_table: TextTable, device: Device) -> Self {
         Self {
-            model,
+            model: to_device_precision(model, &device),
             config,
             device,
             text_table,

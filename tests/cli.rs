@@ -285,3 +285,34 @@ fn extra_categories_are_precomputed_without_the_text_tower() {
     let err = score_one(&precomputed, "circuit board").unwrap_err();
     assert!(err.contains("--with-text"), "{err}");
 }
+
+/// `--precision f16` (opt-in): within a small distance of the original's
+/// f32 scores, on the CPU and on wgpu (lavapipe has shader-f16), and really
+/// computed in f16: not equal to the f32 run.
+#[test]
+fn f16_compute_stays_close_to_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = convert(dir.path(), "tiny.bpk", &[]);
+    let expected = Expected::load();
+    let case = &cases().cases[1];
+    for device in ["cpu", "wgpu"] {
+        let full = score_case1(&bundle, &["--device", device]);
+        let half = score_case1(&bundle, &["--device", device, "--precision", "f16"]);
+        let mut worst: f32 = 0.0;
+        let mut moved: f32 = 0.0;
+        for ((query, f16), f32) in case.queries.iter().zip(&half.results).zip(&full.results) {
+            let want = expected.get(&format!("{}/final", query.key))[0];
+            let map = expected.get(&format!("{}/patch_map", query.key));
+            worst = worst
+                .max((f16.score - want).abs())
+                .max(max_abs_diff(&f16.patch_map, &map));
+            moved = moved.max((f16.score - f32.score).abs());
+        }
+        println!("{device}: f16 within {worst:e} of the reference");
+        assert!(worst <= 2e-3, "{device}: f16 is {worst} off the reference");
+        assert!(
+            moved > 1e-6,
+            "{device}: f16 gave the f32 scores; was it computed in f16?"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use burn::tensor::{Device, Tensor};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use inctrl::config::ClipConfig;
 use inctrl::preprocess::preprocess_image;
-use inctrl::{Detector, Pixels};
+use inctrl::{ComputePrecision, Detector, Pixels};
 use inctrl::{Error, Result};
 
 pub use progress::Progress;
@@ -62,12 +62,14 @@ pub enum DeviceChoice {
 }
 
 impl DeviceChoice {
-    /// Initialises the device.
-    pub fn init(self) -> Result<Device> {
-        match self {
-            Self::Cpu => Ok(Device::flex()),
-            Self::Wgpu => init_wgpu(),
-        }
+    /// Initialises the device to compute in `precision`.
+    pub fn init(self, precision: ComputePrecision) -> Result<Device> {
+        let mut device = match self {
+            Self::Cpu => Device::flex(),
+            Self::Wgpu => init_wgpu()?,
+        };
+        precision.configure(&mut device)?;
+        Ok(device)
     }
 }
 
@@ -124,12 +126,16 @@ pub struct ModelArgs {
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceChoice,
+    /// What it computes in: f32 matches the original; f16 (GPUs with shader-f16) is faster
+    /// and deviates slightly.
+    #[arg(long, default_value_t)]
+    pub precision: ComputePrecision,
 }
 
 impl ModelArgs {
     /// Opens the device and loads the weights on it.
     pub fn load(&self) -> Result<Detector> {
-        let device = self.device.init()?;
+        let device = self.device.init(self.precision)?;
         let config = self
             .config
             .as_deref()

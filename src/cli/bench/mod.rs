@@ -12,7 +12,7 @@ use clap::Args;
 use inctrl::config::{ClipConfig, mlp_width};
 use inctrl::model::InctrlConfig;
 use inctrl::text::TextTable;
-use inctrl::{Category, Detector, Pixels};
+use inctrl::{Category, ComputePrecision, Detector, Pixels};
 use inctrl::{Error, Result};
 
 use super::{DeviceChoice, read_back, read_config};
@@ -28,6 +28,9 @@ pub struct BenchArgs {
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t)]
     device: DeviceChoice,
+    /// What it computes in (f16: GPUs with shader-f16, or the CPU).
+    #[arg(long, default_value_t)]
+    precision: ComputePrecision,
     /// Timed runs per measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -61,8 +64,13 @@ struct Timings {
 
 /// Runs `inctrl bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let device = args.device.init()?;
+    let device = args.device.init(args.precision)?;
     let config = read_config(args.config.as_deref())?;
+    if args.against_torch && args.precision != ComputePrecision::F32 {
+        return Err(Error::InvalidInput(
+            "--against-torch compares f32 with PyTorch's f32; drop --precision".into(),
+        ));
+    }
     if args.against_torch && args.config.is_some() {
         return Err(Error::InvalidInput(
             "--against-torch times the built-in ViT-B-16-plus-240 only; drop --config".into(),
@@ -73,14 +81,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let category = detector.category("object")?;
     let bench = |ours: &Detector| time_ours(ours, &category, &config, &args.k, runs);
     if args.counts {
-        println!("device: {}{}", args.device.label(), threads(args.device));
+        println!(
+            "device: {}{}, {}",
+            args.device.label(),
+            threads(args.device),
+            args.precision
+        );
         let images: Vec<_> = (0..3).map(|_| random_image(&config, &device)).collect();
         return counts::print_counts(&detector, &category, &images);
     }
     println!(
-        "device: {}{}, {runs} runs each, medians",
+        "device: {}{}, {}, {runs} runs each, medians",
         args.device.label(),
-        threads(args.device)
+        threads(args.device),
+        args.precision
     );
     if !args.against_torch {
         print_alone(&bench(&detector)?, &config);
