@@ -168,7 +168,7 @@ impl ClipConfig {
                 self.embed_dim
             ));
         }
-        if v.patch_size == 0 || v.image_size % v.patch_size != 0 {
+        if v.patch_size == 0 || !v.image_size.is_multiple_of(v.patch_size) {
             return misfit(format!(
                 "vision_cfg.image_size {} is not a multiple of patch_size {}",
                 v.image_size, v.patch_size
@@ -181,7 +181,7 @@ impl ClipConfig {
                 self.grid_side()
             ));
         }
-        if v.head_width == 0 || v.width % v.head_width != 0 {
+        if v.head_width == 0 || !v.width.is_multiple_of(v.head_width) {
             return misfit(format!(
                 "vision_cfg.width {} is not a multiple of head_width {}",
                 v.width, v.head_width
@@ -193,7 +193,7 @@ impl ClipConfig {
                 v.layers
             ));
         }
-        if t.heads == 0 || t.width % t.heads != 0 {
+        if t.heads == 0 || !t.width.is_multiple_of(t.heads) {
             return misfit(format!(
                 "text_cfg.width {} is not a multiple of heads {}",
                 t.width, t.heads

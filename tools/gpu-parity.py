@@ -1,6 +1,6 @@
 """Parity of `inctrl score` against the fixtures made with the original InCTRL.
 
-usage: python3 tools/gpu-parity.py INCTRL FIXTURES_DIR [--device wgpu]
+usage: python3 tools/gpu-parity.py INCTRL FIXTURES_DIR [--device wgpu] [--precision f16]
 
 Runs every scoring case of FIXTURES_DIR/cases.json through the CLI on the given
 device (the fixture checkpoint and config as weights) and compares each query's
@@ -32,12 +32,12 @@ def read_safetensors(path):
     return tensors
 
 
-def score_case(inctrl, fixtures, case, device):
+def score_case(inctrl, fixtures, case, device, precision):
     images = fixtures / "images"
     command = [
         inctrl, "score",
         "--weights", str(fixtures / "model.pyth"), "--config", str(fixtures / "config.json"),
-        "--category", case["category"], "--device", device,
+        "--category", case["category"], "--device", device, "--precision", precision,
     ]  # fmt: skip
     for prompt in case["prompts"]:
         command += ["--prompt", str(images / prompt)]
@@ -51,13 +51,14 @@ def main():
     parser.add_argument("inctrl")
     parser.add_argument("fixtures", type=Path)
     parser.add_argument("--device", default="wgpu")
+    parser.add_argument("--precision", default="f32")
     args = parser.parse_args()
     expected = read_safetensors(args.fixtures / "expected.safetensors")
     cases = json.loads((args.fixtures / "cases.json").read_text())["cases"]
     worst_final = worst_map = 0.0
     queries = 0
     for case in cases:
-        for query, result in zip(case["queries"], score_case(args.inctrl, args.fixtures, case, args.device)):
+        for query, result in zip(case["queries"], score_case(args.inctrl, args.fixtures, case, args.device, args.precision)):
             key = query["key"]
             worst_final = max(worst_final, abs(result["score"] - expected[f"{key}/final"][0]))
             map_diffs = (abs(a - b) for a, b in zip(result["patch_map"], expected[f"{key}/patch_map"]))

@@ -118,7 +118,7 @@ impl TextTable {
 
     /// Rebuilds a table from names and back-to-back prototypes.
     pub fn from_flat(names: &[String], values: &[f32]) -> Option<Self> {
-        if names.is_empty() || values.len() % names.len() != 0 {
+        if names.is_empty() || !values.len().is_multiple_of(names.len()) {
             return (names.is_empty() && values.is_empty()).then(Self::default);
         }
         let width = values.len() / names.len();

@@ -304,7 +304,7 @@ impl Machine {
 }
 
 fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(corrupt("odd number of dict items"));
     }
     let mut items = items.into_iter();
