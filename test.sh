@@ -45,6 +45,10 @@ tools/gpu-check.sh --short
 step "browser package and demo"
 ./build.sh
 
+step "TypeScript declarations: strict tsc --noEmit over tests/types/example.ts"
+[ -x tools/node_modules/.bin/tsc ] || (cd tools && npm ci --no-audit --no-fund)
+tools/node_modules/.bin/tsc -p tests/types
+
 step "browser tests (headless chromium: WebAssembly CPU and WebGPU on SwiftShader)"
 FIXTURES=../shared/fixtures/tiny
 CLI=target/native/inctrl
@@ -54,5 +58,17 @@ CLI=target/native/inctrl
   "$FIXTURES"/images/nominal_{c,d}.jpg "$FIXTURES"/images/{local,global}_defect.jpg \
   "$FIXTURES"/images/gray_wide.png "$FIXTURES"/images/rgba_tall.png "$FIXTURES"/images/thin_strip.jpg \
   > target/browser-expected.json
+# The API tests: the page's own checkpoint conversion (float16, text tower) scored
+# with a category outside the built-in table, the same bundle as a changed file for
+# the cache test, and a second prompt set scored with a second category.
+"$CLI" convert --checkpoint "$FIXTURES/model.pyth" --config "$FIXTURES/config.json" --half --with-text \
+  --out target/browser-tiny-f16.bpk
+"$CLI" score --weights target/browser-tiny-f16.bpk --category widget \
+  --prompt "$FIXTURES/images/nominal_a.jpg" --prompt "$FIXTURES/images/nominal_b.jpg" \
+  "$FIXTURES"/images/{local,global}_defect.jpg > target/browser-expected-converted.json
+"$CLI" score --weights www/models/tiny.bpk --category candle \
+  --prompt "$FIXTURES/images/nominal_c.jpg" --prompt "$FIXTURES/images/nominal_d.jpg" \
+  "$FIXTURES"/images/{local,global}_defect.jpg "$FIXTURES"/images/nominal_a.jpg \
+  > target/browser-expected-candle.json
 node --test --test-concurrency=1 tests/browser/
 echo "screenshots: test-artifacts/"

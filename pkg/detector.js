@@ -4,12 +4,58 @@
 const BURNPACK_MAGIC = [0x4e, 0x52, 0x55, 0x42]; // "BURN" as a little-endian u32
 const ZIP_MAGIC = [0x50, 0x4b]; // "PK": a torch.save checkpoint
 
-/** An error from the detector; `kind` is `error`, `devicelost` or `fatal`. */
+/** The Cache API cache that holds downloaded and converted weights (also named in worker.js). */
+const CACHE_NAME = 'inctrl-weights-v1';
+
+/** Test hook, not public API: `detector[Symbol.for('inctrl-web.simulateDeviceLoss')]()`. */
+const SIMULATE_DEVICE_LOSS = Symbol.for('inctrl-web.simulateDeviceLoss');
+
+/** Lets only this module make `PromptSet` handles. */
+const INTERNAL = Symbol('inctrl-web.internal');
+
+/** How the browser decodes pixel sources: no colour management, no premultiplication. */
+const BITMAP_OPTIONS = { premultiplyAlpha: 'none', colorSpaceConversion: 'none' };
+
+/**
+ * An error from the detector; `kind` is `error`, `abort`, `devicelost` or `fatal`.
+ * An aborted operation rejects with kind `abort` and name `AbortError`.
+ */
 export class InctrlError extends Error {
-  constructor(message, kind = 'error') {
-    super(message);
-    this.name = 'InctrlError';
+  constructor(message, kind = 'error', options) {
+    super(message, options);
+    this.name = kind === 'abort' ? 'AbortError' : 'InctrlError';
     this.kind = kind;
+  }
+}
+
+/**
+ * Encoded normal images ("a prompt set"), made by `InctrlDetector.encodePrompts`
+ * and passed to `score(images, { prompts })`. It lives in the detector's worker
+ * until `dispose()`; `recreate()` encodes it again on the new backend; loading
+ * other weights invalidates it (scoring with it then rejects, saying so).
+ */
+export class PromptSet {
+  #release;
+
+  constructor(key, { count, names, release }) {
+    if (key !== INTERNAL) throw new TypeError('prompt sets come from InctrlDetector.encodePrompts()');
+    /** Number of images (K). */
+    this.count = count;
+    /** The images' names, in order. */
+    this.names = names;
+    this.#release = release;
+  }
+
+  /** Whether `dispose()` was called. */
+  get disposed() {
+    return this.#release === null;
+  }
+
+  /** Frees the encoded features in the worker. Using the set afterwards rejects. */
+  dispose() {
+    const release = this.#release;
+    this.#release = null;
+    release?.();
   }
 }
 
@@ -18,7 +64,7 @@ export class InctrlError extends Error {
  *
  * Events: `devicelost` and `fatal` (detail: {message}) tell the page that the
  * detector must be re-created, e.g. with `recreate({ backend: 'cpu' })`, which
- * replays the weights, category and prompts already set.
+ * replays the weights, category and prompt sets already set.
  */
 export class InctrlDetector extends EventTarget {
   #worker = null;
@@ -26,7 +72,13 @@ export class InctrlDetector extends EventTarget {
   #nextId = 1;
   #workerUrl;
   #threads;
-  #state = { weights: null, category: null, prompts: null };
+  /** What `recreate` replays: `{source: absolute URL | Blob, cache, config}`. */
+  #weights = null;
+  #category = null;
+  /** The prompt set of `setPrompts`. */
+  #defaultPrompts = null;
+  /** Every live handle: `{items, remoteId, failure}`. */
+  #promptSets = new Map();
 
   /** `webgpu` or `cpu`: where the model runs. */
   backend = null;
@@ -36,7 +88,7 @@ export class InctrlDetector extends EventTarget {
   threads = 1;
   /** Why the CPU backend runs on one thread, if it does (e.g. the page is not cross-origin isolated). */
   threadsReason = null;
-  /** Info on the loaded weights (categories, textTower, precision, imageSize). */
+  /** Info on the loaded weights (categories, textTower, precision, imageSize, bytes, cache). */
   info = null;
 
   constructor(workerUrl, threads) {
@@ -61,42 +113,109 @@ export class InctrlDetector extends EventTarget {
   }
 
   /**
-   * Loads weights: a URL to a `.bpk` bundle (downloaded once, then served from the
-   * Cache API), or a File/Blob/ArrayBuffer/Uint8Array holding a `.bpk` bundle or an
-   * official `checkpoint.pyth` (converted in the page, then cached).
-   * `onProgress({phase, loaded, total})` reports bytes. Earlier weights stay loaded
-   * if this fails.
+   * Deletes every cached download and converted checkpoint of this origin. Resolves
+   * to whether there was anything to delete.
    */
-  async loadWeights(source, { onProgress, cache = true, config } = {}) {
-    const info = await this.#loadWeights(source, { onProgress, cache, config });
-    this.#state = { weights: { source, cache, config }, category: null, prompts: null };
+  static async clearCache() {
+    if (typeof caches === 'undefined') return false;
+    return caches.delete(CACHE_NAME);
+  }
+
+  /**
+   * Loads weights: a URL to a `.bpk` bundle (cached in the Cache API; a cached copy
+   * is revalidated with the server before use), or a File/Blob/ArrayBuffer/Uint8Array
+   * holding a `.bpk` bundle or an official `checkpoint.pyth` (converted in the page,
+   * then cached; `config` is its open_clip config object, by default ViT-B-16-plus-240).
+   * `onProgress` sees `initiate`, then `download` with bytes, then `ready`. Earlier
+   * weights stay loaded if this fails or is aborted through `signal`.
+   */
+  async loadWeights(source, { onProgress, cache = true, config, signal } = {}) {
+    throwIfAborted(signal);
+    const configJson = serialiseConfig(config);
+    // What recreate() replays: the URL, or the bytes as one File (never a second
+    // ArrayBuffer), whose fixed name and time keep a converted checkpoint's cache key.
+    let replay;
+    if (typeof source === 'string' || source instanceof URL) {
+      replay = new URL(source, baseUrl()).href;
+    } else if (source instanceof File) {
+      replay = source;
+    } else if (source instanceof Blob || source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
+      replay = new File([source], 'weights', { lastModified: Date.now() });
+    } else {
+      throw new InctrlError('weights: expected a URL, File, Blob, ArrayBuffer or Uint8Array');
+    }
+    const info = await this.#loadWeights(replay, { onProgress, cache, config: configJson, signal });
+    this.#weights = { source: replay, cache, config: configJson };
+    this.#category = null;
+    this.#invalidatePromptSets();
     this.info = info;
     return info;
   }
 
-  /** Sets the category name used for the text prior (e.g. `candle`, `metal_nut`). */
+  /** Sets the default category name for the text prior (e.g. `candle`, `metal_nut`). */
   async setCategory(name) {
     await this.#call('setCategory', { name });
-    this.#state.category = name;
+    this.#category = name;
   }
 
   /**
-   * Encodes the normal example images once. Images: File, Blob, ImageBitmap,
-   * ImageData, ArrayBuffer or Uint8Array (file bytes), optionally as `{name, image}`.
-   * Returns K.
+   * Encodes normal example images into a prompt set that can be used for any number
+   * of `score` calls. Images: see `ImageInput` (files, URLs, bitmaps, canvases, ...).
    */
-  async setPrompts(images) {
-    const count = await this.#call('setPrompts', { images: [...images] });
-    this.#state.prompts = [...images];
-    return count;
+  async encodePrompts(images, { signal } = {}) {
+    throwIfAborted(signal);
+    const items = await prepareImages(images);
+    let remoteId;
+    try {
+      // Structured clones: our own bitmaps stay here for recreate().
+      remoteId = await this.#call('encodePrompts', { images: items.map(wire) }, undefined, { signal });
+    } catch (error) {
+      closeOwned(items);
+      throw error;
+    }
+    const handle = new PromptSet(INTERNAL, {
+      count: items.length,
+      names: items.map((item) => item.name),
+      release: () => this.#releasePrompts(handle),
+    });
+    this.#promptSets.set(handle, { items, remoteId, failure: null });
+    return handle;
+  }
+
+  /** Encodes the default prompt set (replacing the previous one); returns K. */
+  async setPrompts(images, { signal } = {}) {
+    const prompts = await this.encodePrompts(images, { signal });
+    this.#defaultPrompts?.dispose();
+    this.#defaultPrompts = prompts;
+    return prompts.count;
   }
 
   /**
-   * Scores query images. Resolves to one result per image:
+   * Scores query images against `prompts` (default: `setPrompts`'s) with the text
+   * prior of `category` (default: `setCategory`'s). Resolves to one result per image:
    * `{name, score, patchMax, textScore, imageScore, holisticScore, patchMap: Float32Array(225), ms}`.
+   * Aborting through `signal` stops before the next image and rejects the whole call.
    */
-  async score(images, { onProgress } = {}) {
-    return this.#call('score', { images: [...images] }, onProgress);
+  async score(images, { prompts, category, onProgress, signal } = {}) {
+    throwIfAborted(signal);
+    const set = prompts ?? this.#defaultPrompts;
+    if (!set) throw new InctrlError('no prompts: call setPrompts(images) first, or pass { prompts } from encodePrompts()');
+    const record = this.#record(set);
+    const name = category ?? this.#category;
+    if (!name) throw new InctrlError('no category: call setCategory(name) first, or pass { category }');
+    const items = await prepareImages(images);
+    // Bitmaps made here are moved to the worker, not copied.
+    const transfer = items.filter((item) => item.owned).map((item) => item.image);
+    try {
+      return await this.#call(
+        'score',
+        { images: items.map(wire), prompts: record.remoteId, category: name },
+        onProgress,
+        { signal, transfer },
+      );
+    } finally {
+      closeOwned(items); // no-op for the ones already moved
+    }
   }
 
   /** Bytes of WebAssembly memory the worker's module uses. */
@@ -106,31 +225,46 @@ export class InctrlDetector extends EventTarget {
 
   /**
    * Ends the worker, then starts a new one on `backend` (and `threads`, by default the same),
-   * restoring weights, category and prompts.
+   * restoring the weights, the category and every prompt set (encoded again). Prompt sets
+   * that cannot be restored (e.g. a URL that is gone) reject when used, and this rejects
+   * after restoring everything else.
    */
   async recreate({ backend = 'cpu', threads = this.#threads, onProgress } = {}) {
-    const state = this.#state;
     this.#stop(new InctrlError('the detector was re-created', 'error'));
     this.#threads = threads;
     await this.#start(backend);
-    if (state.weights) {
-      const { source, cache, config } = state.weights;
-      this.info = await this.#loadWeights(source, { onProgress, cache, config });
+    if (!this.#weights) return this;
+    const { source, cache, config } = this.#weights;
+    this.info = await this.#loadWeights(source, { onProgress, cache, config });
+    if (this.#category) await this.#call('setCategory', { name: this.#category });
+    const failures = [];
+    for (const record of this.#promptSets.values()) {
+      if (record.failure) continue;
+      record.remoteId = null;
+      try {
+        record.remoteId = await this.#call('encodePrompts', { images: record.items.map(wire) });
+      } catch (error) {
+        record.failure = `this prompt set could not be restored after recreate(): ${error.message}`;
+        failures.push(error.message);
+      }
     }
-    this.#state = { weights: state.weights, category: null, prompts: null };
-    if (state.category) await this.setCategory(state.category);
-    if (state.prompts) await this.setPrompts(state.prompts);
+    if (failures.length) {
+      throw new InctrlError(`recreate() could not restore ${failures.length} prompt set(s): ${failures.join('; ')}`);
+    }
     return this;
   }
 
-  /** Destroys the GPU device as a driver reset would (for testing recovery). */
-  async simulateDeviceLoss() {
+  /** Destroys the GPU device as a driver reset would (a test hook, not public API). */
+  async [SIMULATE_DEVICE_LOSS]() {
     return this.#call('simulateDeviceLoss');
   }
 
-  /** Stops the worker and frees its memory. */
+  /** Stops the worker and frees its memory, prompt sets included. */
   dispose() {
     this.#stop(new InctrlError('the detector was disposed'));
+    for (const record of this.#promptSets.values()) closeOwned(record.items);
+    this.#promptSets.clear();
+    this.#defaultPrompts = null;
   }
 
   async #start(backend) {
@@ -147,32 +281,77 @@ export class InctrlDetector extends EventTarget {
     this.threadsReason = started.threadsReason;
   }
 
-  async #loadWeights(source, { onProgress, cache, config }) {
+  async #loadWeights(source, { onProgress, cache, config, signal }) {
     if (typeof source === 'string' || source instanceof URL) {
       // Relative to the page, not to the worker's script.
       const url = new URL(source, globalThis.document?.baseURI ?? globalThis.location?.href).href;
-      return this.#call('loadUrl', { url, cache }, onProgress);
+      return this.#call('loadUrl', { url, cache }, onProgress, { signal });
     }
     const blob = source instanceof Blob ? source : new Blob([source]);
     const head = new Uint8Array(await blob.slice(0, 4).arrayBuffer());
     if (ZIP_MAGIC.every((b, i) => head[i] === b)) {
       const file = blob instanceof File ? blob : new File([blob], 'checkpoint.pyth');
-      return this.#call('convert', { file, config, cache }, onProgress);
+      return this.#call('convert', { file, config, cache }, onProgress, { signal });
     }
     if (!BURNPACK_MAGIC.every((b, i) => head[i] === b)) {
       throw new InctrlError(
         'not a weights file: expected an inctrl .bpk bundle or an official checkpoint.pyth',
       );
     }
-    return this.#call('loadBlob', { blob }, onProgress);
+    return this.#call('loadBlob', { blob }, onProgress, { signal });
   }
 
-  #call(op, args, onProgress) {
+  /** The live record of a handle, or a clear error. */
+  #record(handle) {
+    const record = this.#promptSets.get(handle);
+    if (!record) {
+      if (!(handle instanceof PromptSet)) {
+        throw new InctrlError('prompts: expected a PromptSet from encodePrompts()');
+      }
+      throw new InctrlError(handle.disposed ? 'this prompt set was disposed' : 'this prompt set belongs to another detector');
+    }
+    if (record.failure) throw new InctrlError(record.failure);
+    return record;
+  }
+
+  #releasePrompts(handle) {
+    const record = this.#promptSets.get(handle);
+    if (!record) return;
+    this.#promptSets.delete(handle);
+    if (this.#defaultPrompts === handle) this.#defaultPrompts = null;
+    closeOwned(record.items);
+    if (record.remoteId !== null && !record.failure && this.#worker) {
+      // Queued behind any score still using it.
+      this.#call('freePrompts', { id: record.remoteId }).catch(() => {});
+    }
+  }
+
+  /** New weights: every prompt set was encoded with the old ones (the worker dropped them). */
+  #invalidatePromptSets() {
+    for (const record of this.#promptSets.values()) {
+      record.failure = 'this prompt set was encoded for weights that are no longer loaded; encode its images again';
+      record.remoteId = null;
+      closeOwned(record.items);
+      record.items = [];
+    }
+    this.#defaultPrompts?.dispose();
+    this.#defaultPrompts = null;
+  }
+
+  #call(op, args, onProgress, { signal, transfer = [] } = {}) {
     if (!this.#worker) return Promise.reject(new InctrlError('the detector was disposed'));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     const id = this.#nextId++;
+    const worker = this.#worker;
+    const onAbort = () => worker.postMessage({ op: 'abort', args: { target: id } });
+    signal?.addEventListener('abort', onAbort);
+    const settle = (finish) => (value) => {
+      signal?.removeEventListener('abort', onAbort);
+      finish(value);
+    };
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, onProgress });
-      this.#worker.postMessage({ id, op, args });
+      this.#pending.set(id, { resolve: settle(resolve), reject: settle(reject), onProgress, signal });
+      worker.postMessage({ id, op, args }, transfer);
     });
   }
 
@@ -188,9 +367,13 @@ export class InctrlDetector extends EventTarget {
       pending.resolve(result);
       return;
     }
+    if (kind === 'abort') {
+      pending.reject(abortError(pending.signal));
+      return;
+    }
     const failure = new InctrlError(error, kind);
     pending.reject(failure);
-    if (kind !== 'error') this.#fail(failure);
+    if (kind === 'devicelost' || kind === 'fatal') this.#fail(failure);
   }
 
   /** A lost device or crashed module: tell the page, fail what is in flight. */
@@ -205,5 +388,109 @@ export class InctrlDetector extends EventTarget {
     this.#pending.clear();
     this.#worker?.terminate();
     this.#worker = null;
+  }
+}
+
+function baseUrl() {
+  return globalThis.document?.baseURI ?? globalThis.location?.href;
+}
+
+function abortError(signal) {
+  const reason = signal?.reason;
+  const detail = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : '';
+  return new InctrlError(`the operation was aborted${detail}`, 'abort', { cause: reason });
+}
+
+function throwIfAborted(signal) {
+  if (signal?.aborted) throw abortError(signal);
+}
+
+/** The config as JSON with sorted keys (so that equal configs share a cache entry). */
+function serialiseConfig(config) {
+  if (config === undefined || config === null) return undefined;
+  const value = typeof config === 'string' ? JSON.parse(config) : config;
+  const sorted = (v) => {
+    if (Array.isArray(v)) return v.map(sorted);
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(Object.keys(v).sort().map((key) => [key, sorted(v[key])]));
+    }
+    return v;
+  };
+  return JSON.stringify(sorted(value));
+}
+
+/** What goes to the worker for one prepared image. */
+function wire({ name, image }) {
+  return { name, image };
+}
+
+function closeOwned(items) {
+  for (const item of items) if (item.owned) item.image.close();
+}
+
+const isA = (value, name) => typeof globalThis[name] === 'function' && value instanceof globalThis[name];
+
+/** The last path segment of a URL, for a default image name. */
+function urlName(url) {
+  try {
+    const segment = new URL(url).pathname.split('/').filter(Boolean).pop();
+    return segment ? decodeURIComponent(segment) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Normalises images for the worker: `{name, image, owned}` where `image` is an absolute
+ * URL string, a Blob, bytes, an ImageData or an ImageBitmap. Sources only the page can
+ * read (img, canvas, video, VideoFrame) become ImageBitmaps made here (`owned`).
+ */
+async function prepareImages(images) {
+  if (typeof images?.[Symbol.iterator] !== 'function' || typeof images === 'string') {
+    throw new InctrlError('images: expected an array (or other iterable) of images, e.g. [file]');
+  }
+  const items = [];
+  try {
+    let index = 0;
+    for (const item of images) {
+      index += 1;
+      const wrapped = item !== null && typeof item === 'object' && 'image' in item && !isA(item, 'HTMLImageElement');
+      const image = wrapped ? item.image : item;
+      const given = wrapped && typeof item.name === 'string' ? item.name : null;
+      items.push(await prepareImage(image, given, index));
+    }
+  } catch (error) {
+    closeOwned(items);
+    throw error;
+  }
+  return items;
+}
+
+async function prepareImage(image, given, index) {
+  const fallback = `image ${index}`;
+  if (typeof image === 'string' || image instanceof URL) {
+    const url = new URL(image, baseUrl()).href;
+    return { name: given ?? urlName(url) ?? fallback, image: url, owned: false };
+  }
+  if (image instanceof Blob) {
+    return { name: given ?? (image instanceof File ? image.name : fallback), image, owned: false };
+  }
+  if (image instanceof ArrayBuffer || ArrayBuffer.isView(image) || isA(image, 'ImageData') || isA(image, 'ImageBitmap')) {
+    return { name: given ?? fallback, image, owned: false };
+  }
+  const name = given ?? (isA(image, 'HTMLImageElement') ? urlName(image.currentSrc || image.src) : null) ?? fallback;
+  const drawable = ['HTMLImageElement', 'HTMLCanvasElement', 'OffscreenCanvas', 'VideoFrame']
+    .some((type) => isA(image, type));
+  if (!drawable) {
+    throw new InctrlError(
+      `${name}: unsupported image type (use a URL, File, Blob, bytes, ImageData, ImageBitmap, ` +
+        'HTMLImageElement, HTMLCanvasElement, OffscreenCanvas or VideoFrame)',
+    );
+  }
+  try {
+    if (isA(image, 'HTMLImageElement')) await image.decode();
+    return { name, image: await createImageBitmap(image, BITMAP_OPTIONS), owned: true };
+  } catch (error) {
+    throw new InctrlError(`${name}: the browser could not read this image (${error?.message ?? error})`);
   }
 }

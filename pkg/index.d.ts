@@ -1,17 +1,72 @@
 /** Where the model runs. `auto` picks WebGPU when the browser grants an adapter, else the CPU. */
 export type Backend = 'auto' | 'webgpu' | 'cpu';
 
-/** Anything an image can be handed over as; file bytes are decoded exactly as Pillow would. */
-export type ImageSource = File | Blob | ImageBitmap | ImageData | ArrayBuffer | Uint8Array;
+/**
+ * Encoded image files. They are decoded inside the module exactly as the original
+ * Python pipeline (Pillow) decodes them, so scores match the reference implementation.
+ * A string or `URL` is fetched (relative to the page) by the detector's worker.
+ */
+export type FileSource = string | URL | File | Blob | ArrayBuffer | ArrayBufferView;
 
-/** An image with a display name. */
+/**
+ * Images the browser has already decoded (or drawn). Their RGBA pixels are used as
+ * they are, so scores are close to, but not bit-exact with, the reference pipeline's
+ * (the browser's decoder, not Pillow's, made the pixels). Read without colour
+ * management or alpha premultiplication.
+ */
+export type PixelSource = ImageBitmap | ImageData | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas | VideoFrame;
+
+/** Anything an image can be handed over as. */
+export type ImageSource = FileSource | PixelSource;
+
+/** An image, optionally with a display name (default: the file or URL name, else `image N`). */
 export type ImageInput = ImageSource | { name: string; image: ImageSource };
 
-/** Byte progress of a long operation. */
-export interface Progress {
-  phase: 'download' | 'cache' | 'read' | 'convert' | 'score';
+/** An open_clip model config (the JSON of `open_clip/model_configs/*.json`); absent fields take open_clip's defaults. */
+export interface ClipConfig {
+  embed_dim: number;
+  vision_cfg: {
+    image_size?: number;
+    layers?: number;
+    width?: number;
+    head_width?: number;
+    mlp_ratio?: number;
+    patch_size?: number;
+  };
+  text_cfg: {
+    context_length?: number;
+    vocab_size?: number;
+    width?: number;
+    heads?: number;
+    layers?: number;
+    mlp_ratio?: number;
+  };
+  quick_gelu?: boolean;
+  custom_text?: boolean;
+}
+
+/**
+ * Progress of loading weights, in this order: `initiate`, `download` (any number of
+ * times, with bytes), `ready`. `phase` says where the bytes come from: the network, the
+ * Cache API, a local file, or the checkpoint being converted.
+ */
+export type LoadProgress =
+  | { status: 'initiate'; file: string }
+  | {
+      status: 'download';
+      file: string;
+      phase: 'download' | 'cache' | 'read' | 'convert';
+      loaded: number;
+      /** 0 when unknown. */
+      total: number;
+    }
+  | { status: 'ready'; file: string };
+
+/** Progress of `score`: `loaded` of `total` images done, the last one `name`. */
+export interface ScoreProgress {
+  status: 'score';
+  name: string;
   loaded: number;
-  /** 0 when unknown. */
   total: number;
 }
 
@@ -25,7 +80,12 @@ export interface WeightsInfo {
   imageSize: number;
   /** Size of the weights in bytes. */
   bytes: number;
-  /** How the Cache API was used, e.g. `cached`, `from cache`, `not cached (storage quota exceeded)`. */
+  /**
+   * How the Cache API was used: `cached`, `from cache` (the server confirmed the copy is
+   * current), `from cache (server unreachable, not revalidated)`,
+   * `cached (re-downloaded: changed on the server)`, `converted copy from cache`,
+   * `not cached (storage quota exceeded)`, ...
+   */
   cache: string;
 }
 
@@ -48,18 +108,41 @@ export interface ScoreResult {
   ms: number;
 }
 
-/** An error from the detector. `devicelost` and `fatal` mean the detector must be re-created. */
+/**
+ * An error from the detector. `devicelost` and `fatal` mean the detector must be
+ * re-created; `abort` (with `name` `AbortError`) means the caller's signal aborted the
+ * operation, and nothing that was loaded changed.
+ */
 export declare class InctrlError extends Error {
-  kind: 'error' | 'devicelost' | 'fatal';
+  kind: 'error' | 'abort' | 'devicelost' | 'fatal';
+}
+
+/**
+ * Encoded normal images, from `InctrlDetector.encodePrompts`. Survives `recreate()`
+ * (encoded again on the new backend); loading other weights invalidates it.
+ */
+export declare class PromptSet {
+  private constructor();
+  /** Number of images (K). */
+  readonly count: number;
+  /** The images' names, in order. */
+  readonly names: readonly string[];
+  /** Whether `dispose()` was called. */
+  readonly disposed: boolean;
+  /** Frees the encoded features in the detector's worker. */
+  dispose(): void;
 }
 
 /** InCTRL in a Web Worker. Dispatches `devicelost` and `fatal` events ({detail: {message}}). */
 export declare class InctrlDetector extends EventTarget {
+  private constructor();
   /**
    * `threads` caps the CPU backend's worker pool (default: `navigator.hardwareConcurrency`);
    * more than one thread needs a cross-origin isolated page.
    */
   static create(options?: { backend?: Backend; threads?: number; workerUrl?: string | URL }): Promise<InctrlDetector>;
+  /** Deletes every cached download and converted checkpoint; resolves to whether there was any. */
+  static clearCache(): Promise<boolean>;
   readonly backend: 'webgpu' | 'cpu';
   readonly fallbackReason: string | null;
   /** Threads the CPU backend computes on; 1 on WebGPU. */
@@ -67,15 +150,42 @@ export declare class InctrlDetector extends EventTarget {
   /** Why the CPU backend runs on one thread, if it does. */
   readonly threadsReason: string | null;
   readonly info: WeightsInfo | null;
+  /**
+   * A URL is cached and revalidated before each use; a `.pyth` checkpoint is converted
+   * in the page (with `config`, default ViT-B-16-plus-240) and the result cached.
+   */
   loadWeights(
-    source: string | URL | Blob | ArrayBuffer | Uint8Array,
-    options?: { onProgress?: (p: Progress) => void; cache?: boolean; config?: string },
+    source: string | URL | Blob | ArrayBuffer | ArrayBufferView,
+    options?: {
+      onProgress?: (progress: LoadProgress) => void;
+      cache?: boolean;
+      config?: ClipConfig;
+      signal?: AbortSignal;
+    },
   ): Promise<WeightsInfo>;
+  /** The default category for `score`. */
   setCategory(name: string): Promise<void>;
-  setPrompts(images: Iterable<ImageInput>): Promise<number>;
-  score(images: Iterable<ImageInput>, options?: { onProgress?: (p: Progress) => void }): Promise<ScoreResult[]>;
+  /** Encodes a prompt set to pass as `score(images, { prompts })`. */
+  encodePrompts(images: Iterable<ImageInput>, options?: { signal?: AbortSignal }): Promise<PromptSet>;
+  /** Encodes the default prompt set for `score`; resolves to K. */
+  setPrompts(images: Iterable<ImageInput>, options?: { signal?: AbortSignal }): Promise<number>;
+  score(
+    images: Iterable<ImageInput>,
+    options?: {
+      /** Default: the `setPrompts` set. */
+      prompts?: PromptSet;
+      /** Default: the `setCategory` name. */
+      category?: string;
+      onProgress?: (progress: ScoreProgress) => void;
+      signal?: AbortSignal;
+    },
+  ): Promise<ScoreResult[]>;
   memoryBytes(): Promise<number>;
-  recreate(options?: { backend?: Backend; threads?: number; onProgress?: (p: Progress) => void }): Promise<InctrlDetector>;
-  simulateDeviceLoss(): Promise<void>;
+  /** A new worker on `backend` with the same weights, category and prompt sets. */
+  recreate(options?: {
+    backend?: Backend;
+    threads?: number;
+    onProgress?: (progress: LoadProgress) => void;
+  }): Promise<InctrlDetector>;
   dispose(): void;
 }

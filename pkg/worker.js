@@ -1,25 +1,38 @@
 // The Web Worker that owns the model, so that loading and scoring never freeze
 // the page. It speaks a small request/response protocol with detector.js:
 // {id, op, args} in; {id, result} | {id, error, kind} | {id, progress} out.
+// {op: 'abort', args: {target}} is handled at once (not queued): it aborts the
+// request `target`, which stops at its next check (between download chunks,
+// between images) with kind `abort`.
 //
 // It loads one of two WebAssembly modules: inctrl.js (WebGPU, or the CPU on one
 // thread) or inctrl_threads.js (the CPU on a pool of workers sharing memory,
 // which browsers allow only on cross-origin isolated pages).
 
+/** Also named in detector.js (`InctrlDetector.clearCache`). */
 const CACHE_NAME = 'inctrl-weights-v1';
 
 let detector = null;
 let queue = Promise.resolve();
+/** Abort controllers of the requests queued or running, by id. */
+const controllers = new Map();
 
 self.onmessage = ({ data: { id, op, args } }) => {
+  if (op === 'abort') {
+    controllers.get(args.target)?.abort();
+    return;
+  }
+  const controller = new AbortController();
+  controllers.set(id, controller);
   // One operation at a time: the detector is not re-entrant.
-  queue = queue.then(() => run(id, op, args));
+  queue = queue.then(() => run(id, op, args, controller.signal)).finally(() => controllers.delete(id));
 };
 
-async function run(id, op, args) {
+async function run(id, op, args, signal) {
   const progress = (detail) => self.postMessage({ id, progress: detail });
   try {
-    const result = await handlers[op](args ?? {}, progress);
+    signal.throwIfAborted();
+    const result = await handlers[op](args ?? {}, { progress, signal });
     self.postMessage({ id, result });
   } catch (error) {
     self.postMessage({ id, error: messageOf(error), kind: kindOf(error) });
@@ -30,9 +43,13 @@ function messageOf(error) {
   return String(error?.message ?? error);
 }
 
-/** `fatal`: the module crashed and this worker is unusable; `devicelost`: the GPU is gone. */
+/**
+ * `fatal`: the module crashed and this worker is unusable; `devicelost`: the GPU is
+ * gone; `abort`: the page aborted the request.
+ */
 function kindOf(error) {
   if (error instanceof WebAssembly.RuntimeError) return 'fatal';
+  if (error?.name === 'AbortError') return 'abort';
   if (/GPU device was lost/.test(messageOf(error))) return 'devicelost';
   return 'error';
 }
@@ -56,33 +73,41 @@ const handlers = {
     return describe(reason, threadsReason);
   },
 
-  async loadUrl({ url, cache }, progress) {
-    const { bytes, cacheStatus } = await fetchWeights(url, cache, progress);
-    return { ...load(bytes), cache: cacheStatus };
+  async loadUrl({ url, cache }, { progress, signal }) {
+    progress({ status: 'initiate', file: url });
+    const report = (phase, loaded, total) => progress({ status: 'download', file: url, phase, loaded, total });
+    const { bytes, cacheStatus } = await fetchWeights(url, cache, report, signal);
+    return commit(bytes, cacheStatus, url, progress, signal);
   },
 
-  async loadBlob({ blob }, progress) {
-    progress({ phase: 'read', loaded: 0, total: blob.size });
+  async loadBlob({ blob }, { progress, signal }) {
+    const file = blob.name ?? 'weights';
+    progress({ status: 'initiate', file });
+    progress({ status: 'download', file, phase: 'read', loaded: 0, total: blob.size });
     const bytes = new Uint8Array(await blob.arrayBuffer());
-    progress({ phase: 'read', loaded: blob.size, total: blob.size });
-    return { ...load(bytes), cache: 'not cached (local file)' };
+    progress({ status: 'download', file, phase: 'read', loaded: blob.size, total: blob.size });
+    return commit(bytes, 'not cached (local file)', file, progress, signal);
   },
 
-  async convert({ file, config, cache }, progress) {
-    const key = new URL(
-      `/__inctrl__/converted/${encodeURIComponent(`${file.name}-${file.size}-${file.lastModified}`)}.bpk`,
-      self.location.origin,
-    ).href;
+  /** `config`: the open_clip config as canonical JSON, or undefined for the default. */
+  async convert({ file, config, cache }, { progress, signal }) {
+    progress({ status: 'initiate', file: file.name });
+    const report = (phase, loaded, total) => progress({ status: 'download', file: file.name, phase, loaded, total });
+    // The converted bundle depends on the file and on the config it was read with.
+    const id = `${file.name}-${file.size}-${file.lastModified}-${hash(config ?? 'default config')}`;
+    const key = new URL(`/__inctrl__/converted/${encodeURIComponent(id)}.bpk`, self.location.origin).href;
     const store = cache ? await openCache() : null;
     const hit = store && (await store.match(key));
     if (hit) {
-      const bytes = await readBody(hit, 'cache', progress);
-      return { ...load(bytes), cache: 'converted copy from cache' };
+      const bytes = await readBody(hit, 'cache', report, signal);
+      return commit(bytes, 'converted copy from cache', file.name, progress, signal);
     }
-    const report = (loaded) => progress({ phase: 'convert', loaded, total: file.size });
-    const bytes = detector.convertCheckpoint(file, config ?? undefined, report);
+    // Synchronous (FileReaderSync): an abort is seen once the conversion is done.
+    const bytes = detector.convertCheckpoint(file, config ?? undefined, (loaded) => report('convert', loaded, file.size));
+    await nextTask();
+    signal.throwIfAborted();
     const cacheStatus = store ? await putInCache(store, key, bytes) : 'not cached';
-    return { ...load(bytes), cache: cacheStatus };
+    return commit(bytes, cacheStatus, file.name, progress, signal);
   },
 
   setCategory({ name }) {
@@ -90,19 +115,31 @@ const handlers = {
     return name;
   },
 
-  async setPrompts({ images }) {
-    return detector.setPrompts(await Promise.all(images.map(toInput)));
+  /** Encodes a prompt set; resolves to its id in the module's registry. */
+  async encodePrompts({ images }, { signal }) {
+    const inputs = [];
+    for (const [index, image] of images.entries()) inputs.push(await toInput(image, index, signal));
+    signal.throwIfAborted();
+    return detector.encodePrompts(inputs);
   },
 
-  async score({ images }, progress) {
+  freePrompts({ id }) {
+    return detector.freePrompts(id);
+  },
+
+  async score({ images, prompts, category }, { progress, signal }) {
     const results = [];
     for (const [index, image] of images.entries()) {
-      const input = await toInput(image, index);
+      // Let a pending abort message in before each image.
+      await nextTask();
+      signal.throwIfAborted();
+      const input = await toInput(image, index, signal);
+      signal.throwIfAborted();
       const start = performance.now();
-      const result = await detector.score(input);
+      const result = await detector.score(input, prompts, category);
       const ms = performance.now() - start;
       results.push({ ...result, patchMap: new Float32Array(result.patchMap), ms, name: input.name });
-      progress({ phase: 'score', loaded: index + 1, total: images.length });
+      progress({ status: 'score', name: input.name, loaded: index + 1, total: images.length });
     }
     return results;
   },
@@ -115,6 +152,37 @@ const handlers = {
     detector.simulateDeviceLoss();
   },
 };
+
+/** Loads the bundle unless the request was aborted first: then the old weights stay. */
+async function commit(bytes, cacheStatus, file, progress, signal) {
+  await nextTask();
+  signal.throwIfAborted();
+  const info = detector.loadBundle(bytes);
+  progress({ status: 'ready', file });
+  return { ...info, bytes: bytes.length, cache: cacheStatus };
+}
+
+/** Resolves after the tasks already queued (e.g. an abort message) have run. */
+function nextTask() {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
+/** A short stable hash (FNV-1a, 32 bits) of a string, for cache keys. */
+function hash(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
 
 /** The modules loaded so far, by URL: each is initialised once per worker. */
 const modules = new Map();
@@ -171,11 +239,6 @@ async function cpuModule(threads) {
   return { module: await loadModule('./inctrl.js'), threadsReason };
 }
 
-function load(bytes) {
-  const info = detector.loadBundle(bytes);
-  return { ...info, bytes: bytes.length };
-}
-
 async function webgpuAdapterAvailable() {
   if (!('gpu' in navigator)) return false;
   try {
@@ -185,17 +248,76 @@ async function webgpuAdapterAvailable() {
   }
 }
 
-/** The weights at `url`, from the Cache API when present, with byte progress. */
-async function fetchWeights(url, useCache, progress) {
-  const absolute = new URL(url, self.location.href).href;
+/**
+ * The weights at `url`. A cached copy is used only after the server confirms it is
+ * current (a conditional GET with the ETag/Last-Modified it came with, or a HEAD
+ * comparing sizes when it came with neither), or when the server cannot be reached.
+ */
+async function fetchWeights(url, useCache, report, signal) {
   const store = useCache ? await openCache() : null;
-  const hit = store && (await store.match(absolute));
-  if (hit) return { bytes: await readBody(hit, 'cache', progress), cacheStatus: 'from cache' };
-  const response = await fetch(absolute);
-  if (!response.ok) throw new Error(`fetching ${url} failed: HTTP ${response.status}`);
-  const bytes = await readBody(response, 'download', progress);
-  const cacheStatus = store ? await putInCache(store, absolute, bytes) : 'not cached';
+  const hit = store && (await store.match(url));
+  let response = null;
+  let changed = false;
+  if (hit) {
+    const check = await revalidate(url, hit, signal);
+    if (check.current) return { bytes: await readBody(hit, 'cache', report, signal), cacheStatus: check.status };
+    response = check.response;
+    changed = true;
+  }
+  response ??= await get(url, signal);
+  const bytes = await readBody(response, 'download', report, signal);
+  // The stale copy goes even if the new one does not fit.
+  if (changed) await store.delete(url);
+  let cacheStatus = store ? await putInCache(store, url, bytes, response.headers) : 'not cached';
+  if (changed) cacheStatus = `${cacheStatus} (re-downloaded: changed on the server)`;
   return { bytes, cacheStatus };
+}
+
+/** `{current, status}` for a usable cached copy, else `{current: false, response}` (null: fetch again). */
+async function revalidate(url, cached, signal) {
+  const etag = cached.headers.get('ETag');
+  const lastModified = cached.headers.get('Last-Modified');
+  try {
+    if (etag || lastModified) {
+      const headers = {};
+      if (etag) headers['If-None-Match'] = etag;
+      if (lastModified) headers['If-Modified-Since'] = lastModified;
+      const response = await fetch(url, { headers, cache: 'no-store', signal });
+      if (response.status === 304) return { current: true, status: 'from cache' };
+      if (!response.ok) throw httpError(url, response);
+      return { current: false, response };
+    }
+    const head = await fetch(url, { method: 'HEAD', cache: 'no-store', signal });
+    if (!head.ok) throw httpError(url, head);
+    const size = head.headers.get('Content-Length');
+    if (size !== null && size === cached.headers.get('Content-Length')) return { current: true, status: 'from cache' };
+    return { current: false, response: null };
+  } catch (error) {
+    // Offline, or the server is down: the cached copy is all there is.
+    if (error instanceof TypeError) return { current: true, status: 'from cache (server unreachable, not revalidated)' };
+    throw error;
+  }
+}
+
+async function get(url, signal) {
+  // no-store: the Cache API holds the one copy, not the HTTP cache as well.
+  const response = await fetchOrExplain(url, { cache: 'no-store', signal }, 'weights');
+  if (!response.ok) throw httpError(url, response);
+  return response;
+}
+
+/** fetch, with a network failure's message naming what and where (a bare "Failed to fetch" does not). */
+async function fetchOrExplain(url, options, what) {
+  try {
+    return await fetch(url, options);
+  } catch (error) {
+    if (error?.name === 'AbortError') throw error;
+    throw new Error(`${what}: fetching ${url} failed (${messageOf(error)}; offline, or another origin without CORS?)`);
+  }
+}
+
+function httpError(url, response) {
+  return new Error(`fetching ${url} failed: HTTP ${response.status}`);
 }
 
 async function openCache() {
@@ -206,10 +328,18 @@ async function openCache() {
   }
 }
 
-/** Stores bytes; a full quota is not an error, the weights just are not cached. */
-async function putInCache(store, key, bytes) {
+/**
+ * Stores bytes with the validators they came with; a full quota is not an error,
+ * the weights just are not cached.
+ */
+async function putInCache(store, key, bytes, origin = new Headers()) {
+  const headers = new Headers({ 'Content-Length': String(bytes.length) });
+  for (const name of ['ETag', 'Last-Modified']) {
+    const value = origin.get(name);
+    if (value !== null) headers.set(name, value);
+  }
   try {
-    await store.put(key, new Response(bytes, { headers: { 'Content-Length': String(bytes.length) } }));
+    await store.put(key, new Response(bytes, { headers }));
     return 'cached';
   } catch (error) {
     if (error?.name === 'QuotaExceededError') return 'not cached (storage quota exceeded)';
@@ -217,17 +347,23 @@ async function putInCache(store, key, bytes) {
   }
 }
 
-async function readBody(response, phase, progress) {
+/** The whole body, reporting `(phase, loaded, total)` per chunk; stops when aborted. */
+async function readBody(response, phase, report, signal) {
   const total = Number(response.headers.get('Content-Length')) || 0;
   const reader = response.body.getReader();
   const chunks = [];
   let loaded = 0;
+  report(phase, 0, total);
   for (;;) {
+    if (signal.aborted) {
+      await reader.cancel().catch(() => {});
+      signal.throwIfAborted();
+    }
     const { done, value } = await reader.read();
     if (done) break;
     chunks.push(value);
     loaded += value.length;
-    progress({ phase, loaded, total });
+    report(phase, loaded, total);
   }
   const bytes = new Uint8Array(loaded);
   let offset = 0;
@@ -239,12 +375,17 @@ async function readBody(response, phase, progress) {
 }
 
 /**
- * Normalises any supported image into what the module takes: encoded bytes
- * (decoded in Rust exactly as Pillow would) or RGBA pixels with a size.
+ * What the module takes for one `{name, image}` from detector.js: encoded bytes
+ * (decoded in Rust exactly as Pillow would: files, buffers, fetched URLs) or RGBA
+ * pixels with a size (ImageData, and ImageBitmaps the browser decoded).
  */
-async function toInput(item, index) {
-  const image = item?.image ?? item;
-  const name = item?.name ?? image?.name ?? `image ${index + 1}`;
+async function toInput({ name, image }, index, signal) {
+  name ??= `image ${index + 1}`;
+  if (typeof image === 'string') {
+    const response = await fetchOrExplain(image, { signal }, name);
+    if (!response.ok) throw new Error(`${name}: ${httpError(image, response).message}`);
+    return { name, bytes: new Uint8Array(await response.arrayBuffer()) };
+  }
   if (image instanceof Blob) return { name, bytes: new Uint8Array(await image.arrayBuffer()) };
   if (image instanceof ArrayBuffer) return { name, bytes: new Uint8Array(image) };
   if (ArrayBuffer.isView(image)) {
@@ -255,11 +396,13 @@ async function toInput(item, index) {
     return { name, width: image.width, height: image.height, rgba: new Uint8Array(buffer, byteOffset, byteLength) };
   }
   if (typeof ImageBitmap !== 'undefined' && image instanceof ImageBitmap) {
-    const canvas = new OffscreenCanvas(image.width, image.height);
-    const context = canvas.getContext('2d');
+    const { width, height } = image;
+    const canvas = new OffscreenCanvas(width, height);
+    const context = canvas.getContext('2d', { willReadFrequently: true });
     context.drawImage(image, 0, 0);
-    const data = context.getImageData(0, 0, image.width, image.height);
-    return { name, width: data.width, height: data.height, rgba: new Uint8Array(data.data.buffer) };
+    image.close(); // this worker's copy
+    const data = context.getImageData(0, 0, width, height);
+    return { name, width, height, rgba: new Uint8Array(data.data.buffer) };
   }
-  throw new TypeError(`${name}: unsupported image type (use a File, Blob, ImageBitmap, ImageData or bytes)`);
+  throw new TypeError(`${name}: unsupported image type`);
 }

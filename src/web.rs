@@ -10,6 +10,7 @@
 //! Web Workers sharing the module's memory; pages that are cross-origin
 //! isolated can run it).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use burn::tensor::Device;
@@ -19,16 +20,20 @@ use js_sys::Uint8Array;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::bundle::{Bundle, Precision, read_bundle};
-use crate::checkpoint::{Checkpoint, ReadAt};
 use crate::config::ClipConfig;
-use crate::convert::stream_bundle;
-use crate::detector::{Category, Detector, Pixels, PromptSet, Score, read_all};
+use crate::detector::{Category, Detector, PromptSet, Score, read_all};
 use crate::error::{Error, Result};
-use crate::preprocess::{preprocess_image, preprocess_rgba};
+use crate::preprocess::{Pixels, preprocess_image, preprocess_rgba};
+use crate::weights::bundle::{Bundle, Precision, read_bundle};
+use crate::weights::checkpoint::{Checkpoint, ReadAt};
+use crate::weights::convert::stream_bundle;
+use crate::weights::{SNIFF_LEN, WeightsFormat};
 
 /// `initThreadPool(n)`: starts the module's `n` worker threads (threaded build).
+/// The re-export is what links wasm-bindgen-rayon's JS export into this
+/// module; Rust itself never calls it.
 #[cfg(feature = "threads")]
+#[allow(unused_imports)]
 pub use wasm_bindgen_rayon::init_thread_pool;
 
 /// Installs the panic hook and a logger, so that a bug or a GPU backend error
@@ -39,6 +44,22 @@ pub fn start() {
     if log::set_logger(&ConsoleLogger).is_ok() {
         log::set_max_level(log::LevelFilter::Warn);
     }
+}
+
+/// `weightsFormat(head)`: `bundle` or `checkpoint`, from a weights file's first
+/// `weightsHeaderLength()` bytes, by the sniffer the CLI and the library use;
+/// throws naming the problem (empty, legacy torch file, not weights at all).
+#[wasm_bindgen(js_name = weightsFormat)]
+pub fn weights_format(head: &[u8]) -> std::result::Result<String, JsError> {
+    WeightsFormat::sniff(head)
+        .map(|format| format.kind().to_owned())
+        .map_err(js_error)
+}
+
+/// How many leading bytes `weightsFormat` needs.
+#[wasm_bindgen(js_name = weightsHeaderLength)]
+pub fn weights_header_length() -> u32 {
+    SNIFF_LEN as u32
 }
 
 /// Sends warnings and errors of the `log` crate to the browser console.
@@ -106,7 +127,8 @@ impl From<Score> for ScoreOutput {
     }
 }
 
-/// A detector on one device, holding the current weights, category and prompt set.
+/// A detector on one device, holding the current weights, the categories used
+/// so far and the encoded prompt sets, by id (the page's prompt-set handles).
 #[wasm_bindgen]
 pub struct WasmDetector {
     device: Device,
@@ -115,8 +137,11 @@ pub struct WasmDetector {
     #[cfg(feature = "wgpu")]
     gpu: Option<WgpuSetup>,
     detector: Option<Detector>,
-    category: Option<Category>,
-    prompts: Option<PromptSet>,
+    /// Text prototypes by the name asked for, so a category per call costs one upload.
+    categories: HashMap<String, Category>,
+    prompt_sets: HashMap<u32, PromptSet>,
+    /// Ids are never reused, so a stale handle cannot reach another prompt set.
+    next_prompt_set: u32,
 }
 
 #[wasm_bindgen]
@@ -181,10 +206,7 @@ impl WasmDetector {
         let info = BundleInfo {
             categories: text_table.names().map(str::to_owned).collect(),
             text_tower: model.text.is_some(),
-            precision: match precision {
-                Precision::F32 => "f32",
-                Precision::F16 => "f16",
-            },
+            precision: precision.name(),
             image_size: config.vision_cfg.image_size,
         };
         self.detector = Some(Detector::new(
@@ -193,8 +215,9 @@ impl WasmDetector {
             text_table,
             self.device.clone(),
         ));
-        self.category = None;
-        self.prompts = None;
+        // Prototypes and prompt features belong to the weights they came from.
+        self.categories.clear();
+        self.prompt_sets.clear();
         to_js(&info)
     }
 
@@ -225,42 +248,52 @@ impl WasmDetector {
         Ok(bytes.to_vec())
     }
 
-    /// Chooses the category whose text prior is used.
+    /// Checks a category name (an unknown one is an error) and prepares its text
+    /// prior, so that scoring with it later costs nothing extra.
     #[wasm_bindgen(js_name = setCategory)]
     pub fn set_category(&mut self, name: &str) -> std::result::Result<(), JsError> {
-        let category = self.loaded_mut()?.category(name).map_err(js_error)?;
-        self.category = Some(category);
-        Ok(())
+        self.category(name).map(drop)
     }
 
-    /// Encodes the normal prompt images (an array of image inputs); returns K.
-    #[wasm_bindgen(js_name = setPrompts)]
-    pub async fn set_prompts(&mut self, images: JsValue) -> std::result::Result<u32, JsError> {
+    /// Encodes normal prompt images (an array of image inputs) and keeps them
+    /// under a new id, returned, until `freePrompts(id)` or new weights.
+    #[wasm_bindgen(js_name = encodePrompts)]
+    pub async fn encode_prompts(&mut self, images: JsValue) -> std::result::Result<u32, JsError> {
         let pixels = self.decode_all(images)?;
         let prompts = self.loaded()?.encode_prompts(&pixels).map_err(js_error)?;
         // Read one value back so that the work (and any device error) happens here.
         let mean = prompts.features().adapted_mean.clone().unsqueeze();
         read_all([mean]).await.map_err(js_error)?;
-        let count = prompts.len() as u32;
-        self.prompts = Some(prompts);
-        Ok(count)
+        let id = self.next_prompt_set;
+        self.next_prompt_set += 1;
+        self.prompt_sets.insert(id, prompts);
+        Ok(id)
     }
 
-    /// Scores one query image against the current category and prompts.
-    pub async fn score(&self, image: JsValue) -> std::result::Result<JsValue, JsError> {
-        let detector = self.loaded()?;
-        let category = self
-            .category
-            .as_ref()
-            .ok_or_else(|| js_error(Error::InvalidInput("set a category before scoring".into())))?;
-        let prompts = self.prompts.as_ref().ok_or_else(|| {
-            js_error(Error::InvalidInput(
-                "set at least one normal prompt image before scoring".into(),
-            ))
+    /// Frees an encoded prompt set; false if there was none with this id.
+    #[wasm_bindgen(js_name = freePrompts)]
+    pub fn free_prompts(&mut self, id: u32) -> bool {
+        self.prompt_sets.remove(&id).is_some()
+    }
+
+    /// Scores one query image against the prompt set `prompts` (an id from
+    /// `encodePrompts`) with the text prior of `category`.
+    pub async fn score(
+        &mut self,
+        image: JsValue,
+        prompts: u32,
+        category: &str,
+    ) -> std::result::Result<JsValue, JsError> {
+        let category = self.category(category)?;
+        let prompts = self.prompt_sets.get(&prompts).ok_or_else(|| {
+            js_error(Error::InvalidInput(format!(
+                "no prompt set {prompts}: it was freed, or encoded for other weights"
+            )))
         })?;
         let pixels = decode(serde_wasm_bindgen::from_value(image)?, self.image_size()?)?;
-        let mut scores = detector
-            .score(category, prompts, &[pixels])
+        let mut scores = self
+            .loaded()?
+            .score(&category, prompts, &[pixels])
             .await
             .map_err(js_error)?;
         to_js(&ScoreOutput::from(scores.remove(0)))
@@ -296,8 +329,9 @@ impl WasmDetector {
             #[cfg(feature = "wgpu")]
             gpu: None,
             detector: None,
-            category: None,
-            prompts: None,
+            categories: HashMap::new(),
+            prompt_sets: HashMap::new(),
+            next_prompt_set: 1,
         }
     }
 
@@ -331,6 +365,16 @@ impl WasmDetector {
             .ok_or_else(|| js_error(Error::InvalidInput("load weights first".into())))
     }
 
+    /// The text prototypes of `name`, prepared once per name and weights.
+    fn category(&mut self, name: &str) -> std::result::Result<Category, JsError> {
+        if let Some(category) = self.categories.get(name) {
+            return Ok(category.clone());
+        }
+        let category = self.loaded_mut()?.category(name).map_err(js_error)?;
+        self.categories.insert(name.to_owned(), category.clone());
+        Ok(category)
+    }
+
     fn image_size(&self) -> std::result::Result<u32, JsError> {
         Ok(self.loaded()?.config().vision_cfg.image_size as u32)
     }
@@ -357,12 +401,7 @@ fn decode(input: ImageInput, size: u32) -> std::result::Result<Pixels, JsError> 
             ))));
         }
     };
-    result.map_err(|e| {
-        js_error(Error::Image {
-            name: input.name,
-            reason: e.to_string(),
-        })
-    })
+    result.map_err(|e| js_error(Error::image(input.name, e)))
 }
 
 fn js_error(error: Error) -> JsError {

@@ -7,6 +7,10 @@ const GRID = 15;
 
 const demo = {
   detector: null,
+  /** The normal examples' prompt set (a handle from encodePrompts). */
+  prompts: null,
+  /** Aborts the scoring in progress. */
+  scoring: null,
   results: [],
   /** Resolves once the detector has started (used by tests and scripts). */
   ready: null,
@@ -42,8 +46,9 @@ async function guarded(what, action) {
   try {
     return await action();
   } catch (error) {
-    // A lost device or crashed module is announced once, by the detector's event.
-    if (!['devicelost', 'fatal'].includes(error.kind)) showError(`${what}: ${error.message ?? error}`);
+    // A lost device or crashed module is announced once, by the detector's event;
+    // a stop the user asked for is no error.
+    if (!['devicelost', 'fatal', 'abort'].includes(error.kind)) showError(`${what}: ${error.message ?? error}`);
     return undefined;
   }
 }
@@ -95,8 +100,13 @@ async function switchBackend(backend) {
 
 // ---------- weights ----------
 
-function showWeightsProgress({ phase, loaded, total }) {
+function showWeightsProgress({ status, phase, loaded, total }) {
   $('weights-progress').hidden = false;
+  if (status !== 'download') {
+    $('weights-progress-fill').style.width = status === 'ready' ? '100%' : '0%';
+    $('weights-progress-text').textContent = status === 'ready' ? 'Preparing the model…' : 'Starting…';
+    return;
+  }
   const fraction = total ? loaded / total : 0;
   $('weights-progress-fill').style.width = `${(100 * fraction).toFixed(1)}%`;
   const mb = (n) => (n / 1e6).toFixed(1);
@@ -121,6 +131,8 @@ async function loadWeights(source) {
   $('category').disabled = false;
   $('category-button').disabled = false;
   setPromptsEnabled(false);
+  demo.prompts?.dispose(); // encoded for the weights loaded before
+  demo.prompts = null;
   $('k-badge').textContent = 'K = 0';
   $('prompt-thumbs').replaceChildren();
   $('category-info').textContent = 'Choose the category of the objects you inspect.';
@@ -151,9 +163,11 @@ async function setCategory(name) {
 }
 
 async function setPrompts(files) {
-  const count = await guarded('Encoding the normal examples', () => demo.detector.setPrompts(files));
-  if (count === undefined) return;
-  $('k-badge').textContent = `K = ${count}`;
+  const prompts = await guarded('Encoding the normal examples', () => demo.detector.encodePrompts(files));
+  if (prompts === undefined) return;
+  demo.prompts?.dispose();
+  demo.prompts = prompts;
+  $('k-badge').textContent = `K = ${prompts.count}`;
   $('prompt-thumbs').replaceChildren(...files.map(thumbnail));
   setQueriesEnabled(true);
 }
@@ -180,13 +194,26 @@ function placeholder(name) {
 // ---------- scoring and results ----------
 
 async function scoreFiles(files) {
+  demo.scoring?.abort();
+  const scoring = new AbortController();
+  demo.scoring = scoring;
+  $('stop-button').hidden = false;
   for (const [index, file] of files.entries()) {
+    if (scoring.signal.aborted) break;
     $('score-progress').textContent = `Scoring ${index + 1} of ${files.length}…`;
-    const [result] = (await guarded(`Scoring ${file.name}`, () => demo.detector.score([file]))) ?? [];
+    // One call per file, so that one unreadable file does not stop the others.
+    const scored = await guarded(`Scoring ${file.name}`, () =>
+      demo.detector.score([file], { prompts: demo.prompts, signal: scoring.signal }));
+    const [result] = scored ?? [];
     if (result) demo.results.push({ ...result, file });
     renderResults();
   }
-  $('score-progress').textContent = demo.results.length ? `${demo.results.length} scored` : '';
+  if (demo.scoring === scoring) {
+    demo.scoring = null;
+    $('stop-button').hidden = true;
+  }
+  const stopped = scoring.signal.aborted ? ' (stopped)' : '';
+  $('score-progress').textContent = demo.results.length ? `${demo.results.length} scored${stopped}` : '';
 }
 
 function renderResults() {
@@ -323,6 +350,11 @@ $('threshold').addEventListener('input', () => {
   renderResults();
 });
 $('backend-select').addEventListener('change', (event) => switchBackend(event.target.value));
+$('stop-button').addEventListener('click', () => demo.scoring?.abort());
+$('clear-cache').addEventListener('click', async () => {
+  const cleared = await guarded('Clearing the cache', () => InctrlDetector.clearCache());
+  if (cleared !== undefined) $('model-info').textContent += cleared ? ' Cache cleared.' : ' The cache was empty.';
+});
 
 demo.ready = (async () => {
   const backend = params.get('backend') ?? 'auto';

@@ -160,7 +160,8 @@ test('a lost GPU device is reported and scoring continues on the CPU', TIMEOUT, 
   const { context, page, requests } = await openDemo(browser, server.url, { backend: 'webgpu', weights: 'models/tiny.bpk' });
   try {
     await scoreThroughThePage(page, [image('local_defect.jpg')], 1);
-    await page.evaluate(() => window.inctrlDemo.detector.simulateDeviceLoss());
+    // A test hook behind a symbol: not part of the public API.
+    await page.evaluate(() => window.inctrlDemo.detector[Symbol.for('inctrl-web.simulateDeviceLoss')]());
     await page.setInputFiles('#query-files', [image('global_defect.jpg')]);
     const recover = page.locator('#errors .error button', { hasText: 'Continue on the CPU' });
     await recover.waitFor(TIMEOUT);

@@ -1,7 +1,7 @@
 // Shared pieces of the browser tests: the static server, Debian's chromium
 // driven by playwright-core, and the fixtures.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,17 +32,17 @@ export function image(name) {
 }
 
 /**
- * Serves www/ on a free port, cross-origin isolated unless `isolated` is false;
- * records every request line the server sees.
+ * Serves `directory` (default www/) on a free port, cross-origin isolated unless
+ * `isolated` is false; records every request the server answers: {method, path, status}.
  */
-export async function startServer({ isolated = true } = {}) {
-  const args = [join(root, 'tools/serve.py'), join(root, 'www'), '0', ...(isolated ? [] : ['--no-isolation'])];
+export async function startServer({ isolated = true, directory = join(root, 'www') } = {}) {
+  const args = [join(root, 'tools/serve.py'), directory, '0', ...(isolated ? [] : ['--no-isolation'])];
   const server = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const requests = [];
   server.stderr.on('data', (chunk) => {
     for (const line of String(chunk).split('\n')) {
-      const match = /"(\w+) (\S+) HTTP/.exec(line);
-      if (match) requests.push({ method: match[1], path: match[2] });
+      const match = /"(\w+) (\S+) HTTP\/[\d.]+" (\d+)/.exec(line);
+      if (match) requests.push({ method: match[1], path: match[2], status: Number(match[3]) });
     }
   });
   const url = await new Promise((resolveUrl, reject) => {
@@ -76,7 +76,46 @@ export async function openDemo(browser, baseUrl, query) {
   return { context, page, requests, consoleErrors };
 }
 
-/** Scores the native CLI printed for the same images (`inctrl score --format json`). */
-export function nativeScores() {
-  return JSON.parse(readFileSync(join(root, 'target/browser-expected.json'), 'utf8'));
+/**
+ * Scores the native CLI printed for the same images (`inctrl score`, JSON), written
+ * by test.sh: `target/browser-expected.json`, or `target/browser-expected-<name>.json`.
+ */
+export function nativeScores(name) {
+  const file = name ? `browser-expected-${name}.json` : 'browser-expected.json';
+  return JSON.parse(readFileSync(join(root, 'target', file), 'utf8'));
+}
+
+/**
+ * A site for the API tests in test-artifacts/site: www/ (linked), the tiny fixtures
+ * under fixtures/, a writable scratch/ folder, and api.html, a blank page that
+ * exposes the package as `window.inctrl` (the module namespace of pkg/detector.js).
+ */
+export function apiSite() {
+  const site = join(ARTIFACTS, 'site');
+  rmSync(site, { recursive: true, force: true });
+  mkdirSync(join(site, 'scratch'), { recursive: true });
+  for (const entry of readdirSync(join(root, 'www'))) {
+    if (!existsSync(join(site, entry))) symlinkSync(join(root, 'www', entry), join(site, entry));
+  }
+  symlinkSync(FIXTURES, join(site, 'fixtures'));
+  writeFileSync(join(site, 'api.html'), '<!doctype html><meta charset="utf-8"><title>api</title><link rel="icon" href="data:,"><script type="module" src="api.js"></script>\n');
+  writeFileSync(
+    join(site, 'api.js'),
+    "import * as inctrl from './pkg/detector.js';\nwindow.inctrl = inctrl;\nwindow.inctrlReady = true;\n",
+  );
+  return { root: site, scratch: join(site, 'scratch') };
+}
+
+/** Opens `path` on `baseUrl` in a fresh context (empty caches); records the page's and worker's requests. */
+export async function openPage(browser, baseUrl, path) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const requests = [];
+  context.on('request', (request) => requests.push({ method: request.method(), url: request.url() }));
+  page.on('console', (message) => {
+    if (message.type() === 'error') console.log(`page console: ${message.text()}`);
+  });
+  await page.goto(new URL(path, baseUrl).href);
+  await page.waitForFunction(() => window.inctrlReady === true);
+  return { context, page, requests };
 }
