@@ -263,32 +263,7 @@ impl Detector {
         images: &[Pixels],
     ) -> Result<Vec<Score>> {
         let output = self.forward(category, prompts, images)?;
-        let [
-            final_score,
-            patch_max,
-            text_score,
-            image_score,
-            holistic_score,
-            patch_map,
-        ] = read_all([
-            output.final_score.unsqueeze_dim(1),
-            output.patch_max.unsqueeze_dim(1),
-            output.text_score.unsqueeze_dim(1),
-            output.image_score.unsqueeze_dim(1),
-            output.holistic_score.unsqueeze_dim(1),
-            output.patch_map,
-        ])
-        .await?;
-        Ok((0..images.len())
-            .map(|i| Score {
-                score: final_score[i],
-                patch_max: patch_max[i],
-                text_score: text_score[i],
-                image_score: image_score[i],
-                holistic_score: holistic_score[i],
-                patch_map: patch_map[i * PATCH_GRID_CELLS..(i + 1) * PATCH_GRID_CELLS].to_vec(),
-            })
-            .collect())
+        read_scores(output, images.len()).await
     }
 
     /// [`Detector::score`] for native callers: blocks until the scores are read back.
@@ -308,7 +283,7 @@ impl Detector {
         Ok(values)
     }
 
-    fn stack_images(&self, images: &[Pixels], role: &str) -> Result<Tensor<4>> {
+    pub(crate) fn stack_images(&self, images: &[Pixels], role: &str) -> Result<Tensor<4>> {
         let size = self.config.vision_cfg.image_size;
         if let Some((index, image)) = images
             .iter()
@@ -326,6 +301,36 @@ impl Detector {
             &self.device,
         ))
     }
+}
+
+/// Reads a forward pass's scores back, one [`Score`] per image of its batch of `count`.
+pub(crate) async fn read_scores(output: InctrlOutput, count: usize) -> Result<Vec<Score>> {
+    let [
+        final_score,
+        patch_max,
+        text_score,
+        image_score,
+        holistic_score,
+        patch_map,
+    ] = read_all([
+        output.final_score.unsqueeze_dim(1),
+        output.patch_max.unsqueeze_dim(1),
+        output.text_score.unsqueeze_dim(1),
+        output.image_score.unsqueeze_dim(1),
+        output.holistic_score.unsqueeze_dim(1),
+        output.patch_map,
+    ])
+    .await?;
+    Ok((0..count)
+        .map(|i| Score {
+            score: final_score[i],
+            patch_max: patch_max[i],
+            text_score: text_score[i],
+            image_score: image_score[i],
+            holistic_score: holistic_score[i],
+            patch_map: patch_map[i * PATCH_GRID_CELLS..(i + 1) * PATCH_GRID_CELLS].to_vec(),
+        })
+        .collect())
 }
 
 /// Names a lost GPU device plainly (Burn reports it as a poisoned device), so

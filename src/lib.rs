@@ -28,12 +28,16 @@
 //! The modules hold the parts for other front ends: [`weights`] (checkpoints,
 //! bundles, conversion), [`preprocess`] (the Pillow-exact image pipeline),
 //! [`text`] (tokenizer, prompt templates, prototype tables), [`model`] (the
-//! network) and [`eval`] (the paper's evaluation protocol).
+//! network) and [`eval`] (the paper's evaluation protocol); [`calibrate`]
+//! (thresholds from normal images alone) and [`maps`] (anomaly maps at image
+//! resolution) turn scores into decisions and locations.
 
+pub mod calibrate;
 pub mod config;
 mod detector;
 mod error;
 pub mod eval;
+pub mod maps;
 pub mod model;
 pub(crate) mod ops;
 mod precision;
@@ -48,6 +52,6 @@ pub use config::ClipConfig;
 pub use detector::{Category, Detector, PromptSet, Score};
 pub use error::{Error, Result};
 pub use precision::ComputePrecision;
-pub use preprocess::{Pixels, PreprocessError, preprocess_image};
+pub use preprocess::{CropGeometry, Pixels, PreprocessError, preprocess_image};
 pub use transfers::Transfers;
 pub use weights::{Precision, WeightsFormat};

@@ -23,6 +23,7 @@ use wasm_bindgen::prelude::*;
 use crate::config::ClipConfig;
 use crate::detector::{Category, Detector, PromptSet, Score, read_all};
 use crate::error::{Error, Result};
+use crate::precision::ComputePrecision;
 use crate::preprocess::{Pixels, preprocess_image, preprocess_rgba};
 use crate::weights::bundle::{Bundle, Precision, read_bundle};
 use crate::weights::checkpoint::{Checkpoint, ReadAt};
@@ -149,8 +150,14 @@ impl WasmDetector {
     /// Creates a detector. `backend` is `"webgpu"`, `"cpu"` or `"auto"` (WebGPU
     /// when an adapter is granted, else the CPU). Check `navigator.gpu` before
     /// asking for WebGPU: some browsers crash wgpu when it is missing.
-    pub async fn create(backend: &str) -> std::result::Result<WasmDetector, JsError> {
-        let detector = match backend {
+    /// `precision`: `f32` (parity-exact) or `f16`, which needs a device that
+    /// computes in f16 (a WebGPU adapter with `shader-f16`, or the CPU).
+    pub async fn create(
+        backend: &str,
+        precision: &str,
+    ) -> std::result::Result<WasmDetector, JsError> {
+        let precision: ComputePrecision = precision.parse().map_err(js_error)?;
+        let mut detector = match backend {
             "cpu" => Self::on(Device::flex(), "cpu", None),
             #[cfg(feature = "wgpu")]
             "webgpu" => Self::on_gpu(Self::init_webgpu().await?),
@@ -171,7 +178,16 @@ impl WasmDetector {
                 ))));
             }
         };
+        precision
+            .configure(&mut detector.device)
+            .map_err(js_error)?;
         Ok(detector)
+    }
+
+    /// `f32` or `f16`: what the model computes in.
+    #[wasm_bindgen(getter)]
+    pub fn precision(&self) -> String {
+        ComputePrecision::of(&self.device).name().to_owned()
     }
 
     /// Threads the CPU kernels run on: the pool size in the threaded module

@@ -377,6 +377,11 @@ fn check(dir: &Path, entry: &Entry) -> Option<String> {
         (Some(pillow), Ok(_)) => Some(format!("{what}: Pillow raises `{pillow}`, ours decodes")),
         (None, Err(e)) => Some(format!("{what}: Pillow decodes, ours fails: {e}")),
         (None, Ok(pixels)) => {
+            // The geometry the anomaly maps are drawn with starts from Pillow's size.
+            let size = (pixels.geometry().width, pixels.geometry().height);
+            if (Some(size.0), Some(size.1)) != (entry.width, entry.height) {
+                return Some(format!("{what}: our geometry says {}x{}", size.0, size.1));
+            }
             let tensor = pixels.values();
             let path = dir.join("reference").join(format!("{}.f32", entry.name));
             let raw = std::fs::read(&path).unwrap();

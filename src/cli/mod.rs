@@ -2,8 +2,11 @@
 //! weights loading and image reading.
 
 mod bench;
+mod calibrate;
 mod convert;
 mod eval;
+mod inputs;
+mod maps;
 mod prepare;
 mod progress;
 mod score;
@@ -31,6 +34,7 @@ pub struct Command {
 enum Subcommands {
     Convert(convert::ConvertArgs),
     Score(score::ScoreArgs),
+    Calibrate(calibrate::CalibrateArgs),
     Eval(eval::EvalArgs),
     Prepare(prepare::PrepareArgs),
     Bench(bench::BenchArgs),
@@ -43,6 +47,7 @@ impl Command {
         match self.command {
             Subcommands::Convert(args) => convert::run(args),
             Subcommands::Score(args) => score::run(args),
+            Subcommands::Calibrate(args) => calibrate::run(args),
             Subcommands::Eval(args) => eval::run(args),
             Subcommands::Prepare(args) => prepare::run(args),
             Subcommands::Bench(args) => bench::run(args),

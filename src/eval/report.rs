@@ -1,9 +1,11 @@
 //! Metrics per prompt set, mean ± std over seeds, mean over categories, and
-//! how they are shown: a markdown table on stdout and a JSON report.
+//! how they are shown: a markdown table on stdout and a JSON report. Pixel
+//! metrics ([`super::pixel`]) join the image metrics when a run computed them.
 
 use std::collections::BTreeMap;
 
 use super::metrics::{auroc, average_precision};
+use super::pixel::PixelScores;
 use crate::error::Result;
 use serde::Serialize;
 
@@ -21,6 +23,19 @@ pub struct PromptDraw {
     pub seed: u32,
     /// The prompt images, by name.
     pub prompts: Vec<String>,
+}
+
+/// A prompt set's pixel metrics.
+#[derive(Debug, Clone)]
+pub struct PixelRun {
+    /// Category name.
+    pub category: String,
+    /// Prompt-set size.
+    pub k: usize,
+    /// Draw seed.
+    pub seed: u32,
+    /// The metrics over the category's test set.
+    pub scores: PixelScores,
 }
 
 /// Everything `--out` writes.
@@ -57,6 +72,8 @@ pub struct RunReport {
     scored: usize,
     auroc: Option<f64>,
     auprc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pixel: Option<PixelScores>,
 }
 
 /// Mean and (population) standard deviation over seeds.
@@ -66,22 +83,35 @@ pub struct Summary {
     auroc_std: f64,
     auprc_mean: f64,
     auprc_std: f64,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pixel: Option<PixelSummary>,
     seeds: usize,
+}
+
+/// Mean and (population) standard deviation of the pixel metrics over seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct PixelSummary {
+    pixel_auroc_mean: f64,
+    pixel_auroc_std: f64,
+    aupro_mean: f64,
+    aupro_std: f64,
 }
 
 impl Report {
     /// Computes every metric from the scored rows.
     /// `runs_per_category` is K values × seeds: fewer draws means an interrupted run.
+    /// `pixel` holds the pixel metrics of the prompt sets that have them.
     pub fn build(
         settings: serde_json::Value,
         categories: &[CategoryData],
         runs_per_category: usize,
         draws: &[PromptDraw],
         rows: &[Row],
+        pixel: &[PixelRun],
     ) -> Result<Self> {
         let categories = categories
             .iter()
-            .map(|c| category_report(c, draws, rows))
+            .map(|c| category_report(c, draws, rows, pixel))
             .collect::<Result<Vec<_>>>()?;
         let complete = categories
             .iter()
@@ -99,26 +129,45 @@ impl Report {
         })
     }
 
-    /// One row per category, AUROC and AUPRC columns per K.
+    /// One row per category, AUROC and AUPRC columns per K (and pixel AUROC
+    /// and AUPRO when the run computed them).
     pub fn markdown(&self) -> String {
         let ks: Vec<usize> = self.categories[0].summary.keys().copied().collect();
+        let pixel = self
+            .categories
+            .iter()
+            .any(|c| c.summary.values().any(|s| s.pixel.is_some()));
+        let columns = if pixel { 4 } else { 2 };
         let mut out = String::from("| category |");
         for k in &ks {
             out += &format!(" K={k} AUROC | K={k} AUPRC |");
+            if pixel {
+                out += &format!(" K={k} pixel AUROC | K={k} AUPRO |");
+            }
         }
-        out += &format!("\n|---|{}\n", "---|---|".repeat(ks.len()));
+        out += &format!("\n|---|{}\n", "---|".repeat(columns * ks.len()));
         let mut row = |name: &str, summaries: &BTreeMap<usize, Summary>| {
             out += &format!("| {name} |");
             for k in &ks {
-                match summaries.get(k) {
-                    Some(s) => {
+                let Some(s) = summaries.get(k) else {
+                    out += &" – |".repeat(columns);
+                    continue;
+                };
+                out += &format!(
+                    " {} | {} |",
+                    cell(s.auroc_mean, s.auroc_std),
+                    cell(s.auprc_mean, s.auprc_std)
+                );
+                match (&s.pixel, pixel) {
+                    (Some(p), _) => {
                         out += &format!(
                             " {} | {} |",
-                            cell(s.auroc_mean, s.auroc_std),
-                            cell(s.auprc_mean, s.auprc_std)
+                            cell(p.pixel_auroc_mean, p.pixel_auroc_std),
+                            cell(p.aupro_mean, p.aupro_std)
                         )
                     }
-                    None => out += " – | – |",
+                    (None, true) => out += " – | – |",
+                    (None, false) => {}
                 }
             }
             out += "\n";
@@ -141,11 +190,12 @@ fn category_report(
     category: &CategoryData,
     draws: &[PromptDraw],
     rows: &[Row],
+    pixel: &[PixelRun],
 ) -> Result<CategoryReport> {
     let runs = draws
         .iter()
         .filter(|d| d.category == category.name)
-        .map(|draw| run_report(category, draw, rows))
+        .map(|draw| run_report(category, draw, rows, pixel))
         .collect::<Result<Vec<_>>>()?;
     let mut summary = BTreeMap::new();
     // Runs come in (K, seed) order: one summary per K.
@@ -159,7 +209,13 @@ fn category_report(
         if !done.is_empty() && done.len() == runs.iter().filter(|r| r.k == k).count() {
             let aurocs: Vec<f64> = done.iter().filter_map(|r| r.auroc).collect();
             let auprcs: Vec<f64> = done.iter().filter_map(|r| r.auprc).collect();
-            summary.insert(k, summarise(&aurocs, &auprcs));
+            let pixel: Option<Vec<&PixelScores>> = done.iter().map(|r| r.pixel.as_ref()).collect();
+            let mut s = summarise(&aurocs, &auprcs);
+            s.pixel = pixel.map(|p| {
+                let of = |f: fn(&PixelScores) -> f64| p.iter().map(|s| f(s)).collect::<Vec<_>>();
+                summarise_pixel(&of(|s| s.auroc), &of(|s| s.aupro))
+            });
+            summary.insert(k, s);
         }
     }
     Ok(CategoryReport {
@@ -172,7 +228,12 @@ fn category_report(
     })
 }
 
-fn run_report(category: &CategoryData, draw: &PromptDraw, rows: &[Row]) -> Result<RunReport> {
+fn run_report(
+    category: &CategoryData,
+    draw: &PromptDraw,
+    rows: &[Row],
+    pixel: &[PixelRun],
+) -> Result<RunReport> {
     let scored: Vec<&Row> = rows
         .iter()
         .filter(|r| r.category == draw.category && r.k == draw.k && r.seed == draw.seed)
@@ -194,6 +255,10 @@ fn run_report(category: &CategoryData, draw: &PromptDraw, rows: &[Row]) -> Resul
         scored: scored.len(),
         auroc,
         auprc,
+        pixel: pixel
+            .iter()
+            .find(|p| p.category == draw.category && p.k == draw.k && p.seed == draw.seed)
+            .map(|p| p.scores.clone()),
     })
 }
 
@@ -205,7 +270,19 @@ fn summarise(aurocs: &[f64], auprcs: &[f64]) -> Summary {
         auroc_std,
         auprc_mean,
         auprc_std,
+        pixel: None,
         seeds: aurocs.len(),
+    }
+}
+
+fn summarise_pixel(aurocs: &[f64], aupros: &[f64]) -> PixelSummary {
+    let (pixel_auroc_mean, pixel_auroc_std) = mean_std(aurocs);
+    let (aupro_mean, aupro_std) = mean_std(aupros);
+    PixelSummary {
+        pixel_auroc_mean,
+        pixel_auroc_std,
+        aupro_mean,
+        aupro_std,
     }
 }
 
@@ -227,6 +304,13 @@ fn mean_over(categories: &[CategoryReport]) -> BTreeMap<usize, Summary> {
         let aurocs: Vec<f64> = per_category.iter().map(|s| s.auroc_mean).collect();
         let auprcs: Vec<f64> = per_category.iter().map(|s| s.auprc_mean).collect();
         let mut summary = summarise(&aurocs, &auprcs);
+        let pixel: Option<Vec<&PixelSummary>> =
+            per_category.iter().map(|s| s.pixel.as_ref()).collect();
+        summary.pixel = pixel.map(|p| {
+            let aurocs: Vec<f64> = p.iter().map(|s| s.pixel_auroc_mean).collect();
+            let aupros: Vec<f64> = p.iter().map(|s| s.aupro_mean).collect();
+            summarise_pixel(&aurocs, &aupros)
+        });
         summary.seeds = per_category.first().map_or(0, |s| s.seeds);
         out.insert(k, summary);
     }

@@ -9,7 +9,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use super::heads::{Adapter, AdapterConfig, ScoringHead, ScoringHeadConfig};
 use super::text::{TextTransformer, TextTransformerConfig};
-use super::vision::{VisionTransformer, VisionTransformerConfig};
+use super::vision::{VisionOutput, VisionTransformer, VisionTransformerConfig};
 use crate::config::{ClipConfig, PATCH_GRID_CELLS};
 
 /// The fixed softmax temperature of the text score (not CLIP's `logit_scale`).
@@ -103,7 +103,11 @@ impl Inctrl {
     /// # Shapes
     /// - `pixels`: `[prompts, 3, size, size]`
     pub fn encode_prompts(&self, pixels: Tensor<4>) -> PromptFeatures {
-        let vision = self.visual.forward(pixels);
+        self.prompt_features(self.visual.forward(pixels))
+    }
+
+    /// A prompt set's features from its images' tower outputs.
+    pub fn prompt_features(&self, vision: VisionOutput) -> PromptFeatures {
         let patch_tokens = vision
             .layer_tokens
             .into_iter()
@@ -137,7 +141,16 @@ impl Inctrl {
         prompts: &PromptFeatures,
         text_prototypes: Tensor<2>,
     ) -> InctrlOutput {
-        let vision = self.visual.forward(pixels);
+        self.forward_vision(self.visual.forward(pixels), prompts, text_prototypes)
+    }
+
+    /// [`Inctrl::forward`] from the queries' tower outputs.
+    pub fn forward_vision(
+        &self,
+        vision: VisionOutput,
+        prompts: &PromptFeatures,
+        text_prototypes: Tensor<2>,
+    ) -> InctrlOutput {
         let patch_map = patch_residual_map(&vision.layer_tokens, &prompts.patch_tokens);
         // The heads run image by image: a batched [batch, width] product may take a
         // different kernel path (and rounding) for different batch sizes.

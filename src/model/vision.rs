@@ -77,6 +77,25 @@ pub struct VisionOutput {
     pub layer_tokens: Vec<Tensor<3>>,
 }
 
+impl VisionOutput {
+    /// The outputs of the images at `indices`, in that order (as if only
+    /// they had been encoded: each image's outputs never depend on its batch).
+    pub fn images(&self, indices: &[usize]) -> Self {
+        Self {
+            embedding: rows(&self.embedding, indices),
+            layer_tokens: self.layer_tokens.iter().map(|t| rows(t, indices)).collect(),
+        }
+    }
+}
+
+/// The rows `indices` of `t` along its first axis.
+fn rows<const D: usize>(t: &Tensor<D>, indices: &[usize]) -> Tensor<D> {
+    Tensor::cat(
+        indices.iter().map(|&i| t.clone().narrow(0, i, 1)).collect(),
+        0,
+    )
+}
+
 /// The CLIP image tower. Field names are the checkpoint's (`visual.*`).
 #[derive(Module, Debug)]
 pub struct VisionTransformer {

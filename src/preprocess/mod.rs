@@ -14,6 +14,7 @@
 mod convert;
 mod decode;
 mod error;
+mod geometry;
 mod image;
 mod normalize;
 mod npy;
@@ -21,6 +22,7 @@ mod pixels;
 mod resample;
 
 pub use error::PreprocessError;
+pub use geometry::CropGeometry;
 pub use npy::preprocess_npy;
 pub use pixels::Pixels;
 
@@ -85,16 +87,16 @@ pub fn decode_rgb8(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), PreprocessError>
 
 /// Resize, centre crop, RGB conversion and normalisation of a decoded image.
 fn pipeline(img: &PilImage, size: u32) -> Result<Pixels, PreprocessError> {
-    if size == 0 {
-        return Err(PreprocessError::ZeroOutputSize);
-    }
-    let size = size as usize;
-    let (out_w, out_h) = normalize::resized_size(img.width, img.height, size)?;
-    let window = normalize::center_window(out_w, out_h, size);
+    let geometry = CropGeometry::new(img.width as u32, img.height as u32, size)?;
+    let (out_w, out_h) = (
+        geometry.resized_width as usize,
+        geometry.resized_height as usize,
+    );
+    let window = normalize::center_window(out_w, out_h, size as usize);
     let cropped = resample::resize_window(img, out_w, out_h, window);
     let rgb = convert::to_rgb(&cropped);
     let values = normalize::to_tensor(&rgb, window.width * window.height);
-    Ok(Pixels::new(size as u32, values).expect("the crop is size x size"))
+    Ok(Pixels::cropped(values, geometry).expect("the crop is size x size"))
 }
 
 #[cfg(test)]

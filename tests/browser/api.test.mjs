@@ -382,3 +382,50 @@ test('cached weights are revalidated: unchanged served from the cache, changed r
     await context.close();
   }
 });
+
+test('precision f16: WebGPU without shader-f16 refuses it by name, auto falls back to the CPU in f16, weights are sniffed by the library', TIMEOUT, async () => {
+  const { context, page } = await openApi();
+  try {
+    const out = await page.evaluate(async () => {
+      const { InctrlDetector } = window.inctrl;
+      const failure = async (run) => {
+        try {
+          await run();
+          return null;
+        } catch (error) {
+          return error.message;
+        }
+      };
+      const gpuRefusal = await failure(() => InctrlDetector.create({ backend: 'webgpu', precision: 'f16' }));
+      const half = await InctrlDetector.create({ backend: 'auto', precision: 'f16' });
+      await half.loadWeights('models/tiny.bpk');
+      await half.setCategory('metal_nut');
+      await half.setPrompts(['fixtures/images/nominal_a.jpg', 'fixtures/images/nominal_b.jpg']);
+      const queries = ['fixtures/images/local_defect.jpg', 'fixtures/images/global_defect.jpg'];
+      const scores = (await half.score(queries)).map(({ name, score }) => ({ name, score }));
+      const notWeights = await failure(() => half.loadWeights(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])));
+      const stillLoaded = (await half.score(queries.slice(0, 1)))[0].score;
+      const result = {
+        gpuRefusal, notWeights, scores, stillLoaded,
+        backend: half.backend, precision: half.precision, fallbackReason: half.fallbackReason,
+        badPrecision: await failure(() => InctrlDetector.create({ backend: 'cpu', precision: 'f8' })),
+      };
+      half.dispose();
+      return result;
+    });
+    assert.match(out.gpuRefusal ?? 'created', /f16/, 'webgpu + f16 must be refused on SwiftShader');
+    assert.match(out.gpuRefusal, /shader-f16/);
+    assert.equal(out.backend, 'cpu');
+    assert.equal(out.precision, 'f16');
+    assert.match(out.fallbackReason ?? '', /f16/);
+    assert.match(out.notWeights ?? 'loaded', /unrecognised weights file/);
+    assert.match(out.badPrecision ?? 'created', /unknown precision 'f8'/);
+    const expected = expectedScores();
+    assertScores(out.scores, expected, 2e-3);
+    // Really computed in f16: not the f32 scores.
+    assert.ok(out.scores.some(({ name, score }) => Math.abs(score - expected.get(name)) > 1e-6), 'f16 gave the f32 scores');
+    assert.equal(out.stillLoaded, out.scores[0].score, 'a failed load keeps the weights');
+  } finally {
+    await context.close();
+  }
+});

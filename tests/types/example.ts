@@ -47,9 +47,9 @@ export async function example(
   video: HTMLVideoElement,
 ): Promise<ScoreResult[]> {
   const backend: Backend = 'auto';
-  const detector = await InctrlDetector.create({ backend, threads: 2, workerUrl: new URL('./worker.js', location.href) });
+  const detector = await InctrlDetector.create({ backend, threads: 2, precision: 'f32', workerUrl: new URL('./worker.js', location.href) });
   const where: 'webgpu' | 'cpu' = detector.backend;
-  console.log(where, detector.fallbackReason ?? '', detector.threads, detector.threadsReason ?? '');
+  console.log(where, detector.fallbackReason ?? '', detector.threads, detector.threadsReason ?? '', detector.precision);
   detector.addEventListener('devicelost', () => void detector.recreate({ backend: 'cpu', onProgress: onLoad }));
 
   const controller = new AbortController();

@@ -1,9 +1,10 @@
 //! `inctrl eval`: the paper's protocol on a dataset. For each category, K and
 //! seed a prompt set is drawn (or read from the official few-shot files) and
 //! encoded once; every test image is scored against it; AUROC and AUPRC follow
-//! scikit-learn exactly.
+//! scikit-learn exactly; with `--pixel`, pixel AUROC and AUPRO follow them.
 
 mod images;
+mod pixel;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +21,9 @@ use serde_json::json;
 use super::{ModelArgs, Progress};
 use inctrl::eval::dataset::{self, CategoryData, TestImage};
 use inctrl::eval::journal::{Journal, Row};
-use inctrl::eval::report::{PromptDraw, Report};
+use inctrl::eval::report::{PixelRun, PromptDraw, Report};
+use inctrl::maps::DEFAULT_SIGMA;
+use pixel::PatchMap;
 
 /// Queries scored per forward pass (results do not depend on it).
 const BATCH: usize = 8;
@@ -61,6 +64,14 @@ pub struct EvalArgs {
     /// Continue an interrupted run from its scores file.
     #[arg(long)]
     resume: bool,
+    /// Also pixel AUROC and AUPRO from the ground-truth masks
+    /// (`<category>/ground_truth/<defect>/<name>_mask.png`), computed at each
+    /// mask's resolution. Cannot be resumed: the maps are not saved.
+    #[arg(long)]
+    pixel: bool,
+    /// Gaussian smoothing of the maps for --pixel, in model-input pixels (0: none).
+    #[arg(long, default_value_t = DEFAULT_SIGMA)]
+    sigma: f32,
 }
 
 /// Runs `inctrl eval`.
@@ -87,6 +98,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         journal: &mut journal,
         args: &args,
         draws: Vec::new(),
+        pixel: Vec::new(),
         progress: Progress::new(
             "scoring",
             pending_work(&categories, &args.k, &seeds),
@@ -96,7 +108,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     let outcome = run.all(&categories, &seeds);
     let Run {
-        draws, progress, ..
+        draws,
+        pixel,
+        progress,
+        ..
     } = run;
     progress.finish();
     let runs_per_category = args.k.len() * seeds.len();
@@ -106,6 +121,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         runs_per_category,
         &draws,
         journal.rows(),
+        &pixel,
     )?;
     write_report(&report, args.out.as_deref())?;
     outcome?;
@@ -125,6 +141,11 @@ fn check_args(args: &EvalArgs) -> Result<()> {
     if args.k.is_empty() || args.k.contains(&0) {
         return Err(Error::InvalidInput(
             "--k needs prompt-set sizes of at least 1".into(),
+        ));
+    }
+    if args.pixel && args.resume {
+        return Err(Error::InvalidInput(
+            "--pixel runs cannot be resumed (the maps are not saved): start a new run".into(),
         ));
     }
     if args.seeds == 0 {
@@ -166,6 +187,9 @@ fn report_settings(
     settings["device"] = json!(format!("{:?}", args.model.device).to_lowercase());
     settings["scores"] = json!(scores.display().to_string());
     settings["inctrl_version"] = json!(env!("CARGO_PKG_VERSION"));
+    if args.pixel {
+        settings["pixel_sigma"] = json!(args.sigma);
+    }
     settings
 }
 
@@ -193,6 +217,7 @@ struct Run<'a> {
     journal: &'a mut Journal,
     args: &'a EvalArgs,
     draws: Vec<PromptDraw>,
+    pixel: Vec<PixelRun>,
     progress: Progress,
     interrupted: &'a AtomicBool,
 }
@@ -239,11 +264,24 @@ impl Run<'_> {
             return Ok(());
         }
         let prompts = self.detector.encode_prompts(&pixels)?;
+        let mut maps = Vec::with_capacity(todo.len());
         for batch in todo.chunks(BATCH) {
             if self.interrupted.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            self.score_batch(category, k, seed, text, &prompts, batch)?;
+            let batch_maps = self.score_batch(category, k, seed, text, &prompts, batch)?;
+            if self.args.pixel {
+                maps.extend(batch_maps);
+            }
+        }
+        if self.args.pixel {
+            // Never resumed, so `todo` is the whole test set.
+            self.pixel.push(PixelRun {
+                category: category.name.clone(),
+                k,
+                seed,
+                scores: pixel::evaluate(&todo, &maps, self.args.sigma)?,
+            });
         }
         Ok(())
     }
@@ -256,14 +294,15 @@ impl Run<'_> {
         text: &Category,
         prompts: &PromptSet,
         batch: &[&TestImage],
-    ) -> Result<()> {
+    ) -> Result<Vec<PatchMap>> {
         let size = self.detector.config().vision_cfg.image_size;
         let pixels = batch
             .iter()
             .map(|t| images::load(&t.path, size))
             .collect::<Result<Vec<_>>>()?;
         let scores = self.detector.score_blocking(text, prompts, &pixels)?;
-        for (image, score) in batch.iter().zip(scores) {
+        let mut maps = Vec::with_capacity(batch.len());
+        for ((image, score), input) in batch.iter().zip(scores).zip(&pixels) {
             self.journal.append(Row {
                 category: category.name.clone(),
                 k,
@@ -272,9 +311,13 @@ impl Run<'_> {
                 label: u8::from(image.anomalous),
                 score: score.score,
             })?;
+            maps.push(PatchMap {
+                values: score.patch_map,
+                geometry: *input.geometry(),
+            });
         }
         self.progress.advance(batch.len());
-        Ok(())
+        Ok(maps)
     }
 
     /// The prompt images' names and pixels: drawn with `seed`, or the official file.
