@@ -1,8 +1,6 @@
 // InctrlDetector: the page-side API. All heavy work runs in worker.js, so the
 // page never freezes; images and weights never leave the browser.
 
-const BURNPACK_MAGIC = [0x4e, 0x52, 0x55, 0x42]; // "BURN" as a little-endian u32
-const ZIP_MAGIC = [0x50, 0x4b]; // "PK": a torch.save checkpoint
 
 /** The Cache API cache that holds downloaded and converted weights (also named in worker.js). */
 const CACHE_NAME = 'inctrl-weights-v1';
@@ -72,6 +70,7 @@ export class InctrlDetector extends EventTarget {
   #nextId = 1;
   #workerUrl;
   #threads;
+  #precision;
   /** What `recreate` replays: `{source: absolute URL | Blob, cache, config}`. */
   #weights = null;
   #category = null;
@@ -88,26 +87,33 @@ export class InctrlDetector extends EventTarget {
   threads = 1;
   /** Why the CPU backend runs on one thread, if it does (e.g. the page is not cross-origin isolated). */
   threadsReason = null;
+  /** `f32` or `f16`: what the model computes in (`info.precision` is how the weights are stored). */
+  precision = 'f32';
   /** Info on the loaded weights (categories, textTower, precision, imageSize, bytes, cache). */
   info = null;
 
-  constructor(workerUrl, threads) {
+  constructor(workerUrl, threads, precision) {
     super();
     this.#workerUrl = workerUrl;
     this.#threads = threads;
+    this.#precision = precision;
   }
 
   /**
    * Starts a detector. `backend`: `auto` (WebGPU if available, else CPU), `webgpu` or `cpu`.
    * On the CPU, a cross-origin isolated page runs on `threads` workers (default: one per
    * logical core, `navigator.hardwareConcurrency`); other pages run on one thread.
+   * `precision`: `f32` (default; matches the original) or `f16` (opt-in, faster on GPUs
+   * with `shader-f16`, slightly different scores). `f16` on a GPU without `shader-f16`
+   * rejects for `webgpu`; `auto` then falls back to the CPU and says why in `fallbackReason`.
    */
   static async create({
     backend = 'auto',
     threads,
+    precision = 'f32',
     workerUrl = new URL('./worker.js', import.meta.url),
   } = {}) {
-    const detector = new InctrlDetector(workerUrl, threads);
+    const detector = new InctrlDetector(workerUrl, threads, precision);
     await detector.#start(backend);
     return detector;
   }
@@ -274,11 +280,12 @@ export class InctrlDetector extends EventTarget {
       event.preventDefault?.();
       this.#fail(new InctrlError(`the detector worker failed: ${event.message ?? 'unknown error'}`, 'fatal'));
     };
-    const started = await this.#call('create', { backend, threads: this.#threads });
+    const started = await this.#call('create', { backend, threads: this.#threads, precision: this.#precision });
     this.backend = started.backend;
     this.fallbackReason = started.fallbackReason;
     this.threads = started.threads;
     this.threadsReason = started.threadsReason;
+    this.precision = started.precision;
   }
 
   async #loadWeights(source, { onProgress, cache, config, signal }) {
@@ -287,18 +294,9 @@ export class InctrlDetector extends EventTarget {
       const url = new URL(source, globalThis.document?.baseURI ?? globalThis.location?.href).href;
       return this.#call('loadUrl', { url, cache }, onProgress, { signal });
     }
-    const blob = source instanceof Blob ? source : new Blob([source]);
-    const head = new Uint8Array(await blob.slice(0, 4).arrayBuffer());
-    if (ZIP_MAGIC.every((b, i) => head[i] === b)) {
-      const file = blob instanceof File ? blob : new File([blob], 'checkpoint.pyth');
-      return this.#call('convert', { file, config, cache }, onProgress, { signal });
-    }
-    if (!BURNPACK_MAGIC.every((b, i) => head[i] === b)) {
-      throw new InctrlError(
-        'not a weights file: expected an inctrl .bpk bundle or an official checkpoint.pyth',
-      );
-    }
-    return this.#call('loadBlob', { blob }, onProgress, { signal });
+    // The worker tells a bundle from a checkpoint with the library's own sniffer.
+    const file = source instanceof File ? source : new File([source], 'weights');
+    return this.#call('loadFile', { file, config, cache }, onProgress, { signal });
   }
 
   /** The live record of a handle, or a clear error. */

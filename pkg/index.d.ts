@@ -138,9 +138,16 @@ export declare class InctrlDetector extends EventTarget {
   private constructor();
   /**
    * `threads` caps the CPU backend's worker pool (default: `navigator.hardwareConcurrency`);
-   * more than one thread needs a cross-origin isolated page.
+   * more than one thread needs a cross-origin isolated page. `precision: 'f16'` computes in
+   * half precision (opt-in; needs `shader-f16` on WebGPU, else `webgpu` rejects and `auto`
+   * falls back to the CPU).
    */
-  static create(options?: { backend?: Backend; threads?: number; workerUrl?: string | URL }): Promise<InctrlDetector>;
+  static create(options?: {
+    backend?: Backend;
+    threads?: number;
+    precision?: 'f32' | 'f16';
+    workerUrl?: string | URL;
+  }): Promise<InctrlDetector>;
   /** Deletes every cached download and converted checkpoint; resolves to whether there was any. */
   static clearCache(): Promise<boolean>;
   readonly backend: 'webgpu' | 'cpu';
@@ -149,6 +156,8 @@ export declare class InctrlDetector extends EventTarget {
   readonly threads: number;
   /** Why the CPU backend runs on one thread, if it does. */
   readonly threadsReason: string | null;
+  /** What the model computes in (`info.precision` is how the weights are stored). */
+  readonly precision: 'f32' | 'f16';
   readonly info: WeightsInfo | null;
   /**
    * A URL is cached and revalidated before each use; a `.pyth` checkpoint is converted

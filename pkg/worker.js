@@ -55,13 +55,20 @@ function kindOf(error) {
 }
 
 const handlers = {
-  async create({ backend, threads }) {
+  async create({ backend, threads, precision }) {
     let reason = null;
     if (backend !== 'cpu') {
       if (await webgpuAdapterAvailable()) {
-        detector = await createOn(await loadModule('./inctrl.js'), backend);
-        if (detector.backend === 'webgpu') return describe(null, null);
-        reason = detector.fallbackReason;
+        try {
+          detector = await createOn(await loadModule('./inctrl.js'), backend, precision);
+          if (detector.backend === 'webgpu') return describe(null, null);
+          reason = detector.fallbackReason;
+        } catch (error) {
+          // `webgpu` asked for this device: say why it cannot be used (e.g. no
+          // shader-f16 for f16). `auto` goes on to the CPU and says why.
+          if (backend === 'webgpu') throw error;
+          reason = messageOf(error);
+        }
       } else if (backend === 'webgpu') {
         throw new Error('WebGPU is not available in this browser');
       } else {
@@ -69,8 +76,16 @@ const handlers = {
       }
     }
     const { module, threadsReason } = await cpuModule(threads);
-    detector = await createOn(module, 'cpu');
+    detector = await createOn(module, 'cpu', precision);
     return describe(reason, threadsReason);
+  },
+
+  /** A weights File of either kind: the library's sniffer (the CLI's too) decides. */
+  async loadFile({ file, config, cache }, context) {
+    const head = new Uint8Array(await file.slice(0, wasm.weightsHeaderLength()).arrayBuffer());
+    return wasm.weightsFormat(head) === 'checkpoint'
+      ? handlers.convert({ file, config, cache }, context)
+      : handlers.loadBlob({ blob: file }, context);
   },
 
   async loadUrl({ url, cache }, { progress, signal }) {
@@ -197,14 +212,20 @@ async function loadModule(url) {
   return modules.get(url);
 }
 
-async function createOn(module, backend) {
+/** The module the detector runs in (for its weights-format sniffer). */
+let wasm = null;
+
+async function createOn(module, backend, precision) {
   detector?.free();
-  return module.WasmDetector.create(backend);
+  detector = null;
+  wasm = module;
+  return module.WasmDetector.create(backend, precision);
 }
 
 function describe(fallbackReason, threadsReason) {
   return {
     backend: detector.backend,
+    precision: detector.precision,
     fallbackReason: detector.fallbackReason ?? fallbackReason,
     threads: detector.threads,
     threadsReason,
