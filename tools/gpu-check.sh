@@ -8,7 +8,7 @@
 # full run also checks and times the opt-in f16 compute mode on the GPU.
 # Needs nothing from the network; prints one markdown table.
 #
-#   tools/gpu-check.sh [--short] [--inctrl PATH] [--browser-inctrl PATH] [--fixtures DIR]
+#   tools/gpu-check.sh [--short] [--inctrl PATH] [--browser-inctrl PATH] [--fusion-inctrl PATH] [--fixtures DIR]
 #
 # --short: the fixtures' tiny model for counts and timings, one timed run, K = 2
 # (CI on lavapipe, where the full-size model takes minutes per query); default:
@@ -19,11 +19,14 @@
 #   cargo build --profile native --bin inctrl                        (target/native/inctrl)
 #   cargo build --profile native --bin inctrl --no-default-features --features wgpu \
 #       --target-dir target/browser-kernels                          (no autotune)
+#   cargo build --profile native --bin inctrl --features fusion --target-dir target/fusion
+#                                                                     (Burn's kernel fusion)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 inctrl=target/native/inctrl
 browser_inctrl=""
+fusion_inctrl=""
 fixtures=../shared/fixtures/tiny
 runs=5
 ks=2,4,8
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
     --short) short=1; runs=1; ks=2 ;;
     --inctrl) inctrl=$2; shift ;;
     --browser-inctrl) browser_inctrl=$2; shift ;;
+    --fusion-inctrl) fusion_inctrl=$2; shift ;;
     --fixtures) fixtures=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -91,6 +95,15 @@ if [ -n "$browser_inctrl" ]; then
   browser=$("$browser_inctrl" bench --device wgpu --runs "$runs" --k "$ks" "${model[@]}")
   log "$browser"
 fi
+fused=""
+if [ -n "$fusion_inctrl" ]; then
+  log "gpu-check: timing and counts with kernel fusion"
+  fused=$("$fusion_inctrl" bench --device wgpu --runs "$runs" --k "$ks" "${model[@]}")
+  log "$fused"
+  fused_counts=$("$fusion_inctrl" bench --device wgpu --counts "${model[@]}")
+  row "work per warm query, wgpu with fusion, $size" \
+    "$(awk -F'|' '$2 ~ /query/ { gsub(/ /, "", $3); print $3 " kernel launches"; exit }' <<<"$fused_counts")"
+fi
 half=""
 if [ "$short" = 0 ]; then
   log "gpu-check: timing in f16 on wgpu"
@@ -107,6 +120,10 @@ for what in ${ks//,/ } query; do
   if [ -n "$browser" ]; then
     b=$(measurement "$browser" "$pattern")
     text="$text; browser kernels $b ms ($(python3 -c "print(f'{$b / $g:.2f}')")× wgpu)"
+  fi
+  if [ -n "$fused" ]; then
+    u=$(measurement "$fused" "$pattern")
+    text="$text; fused $u ms ($(python3 -c "print(f'{$u / $g:.2f}')")× unfused)"
   fi
   h=$(measurement "$half" "$pattern")
   if [ -n "$h" ]; then
