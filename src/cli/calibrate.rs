@@ -13,19 +13,15 @@ use serde::Serialize;
 
 use super::inputs::expand;
 use super::score::score_files;
-use super::{ModelArgs, read_images};
+use super::{ModelArgs, PromptArgs, read_images};
 
 /// Set an anomaly threshold from normal images alone, at a chosen false-alarm rate.
 #[derive(Args)]
 pub struct CalibrateArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Category name, e.g. `candle` or `metal_nut`.
-    #[arg(long)]
-    category: String,
-    /// A normal prompt image, a folder of them or a glob pattern (repeat for K prompts).
-    #[arg(long = "prompt", required = true)]
-    prompts: Vec<PathBuf>,
+    #[command(flatten)]
+    prompt: PromptArgs,
     /// The share of normal images allowed above the threshold.
     #[arg(long, default_value_t = DEFAULT_FALSE_ALARM)]
     false_alarm: f64,
@@ -46,7 +42,7 @@ struct Output<'a> {
 
 /// Runs `inctrl calibrate`.
 pub fn run(args: CalibrateArgs) -> Result<()> {
-    let prompt_paths = expand(&args.prompts)?;
+    let prompt_paths = expand(&args.prompt.prompts)?;
     let normal_paths = other_normals(&expand(&args.normals)?, &prompt_paths)?;
     if !args.normals.is_empty() && normal_paths.is_empty() {
         return Err(Error::InvalidInput(
@@ -55,7 +51,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     }
     let mut detector = args.model.load()?;
     let size = detector.config().vision_cfg.image_size;
-    let category = detector.category(&args.category)?;
+    let category = detector.category(&args.prompt.category)?;
     let prompt_pixels = read_images(&prompt_paths, size)?;
     let (scores, method) = if normal_paths.is_empty() {
         let scores = detector.score_leave_one_out_blocking(&category, &prompt_pixels)?;

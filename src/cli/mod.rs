@@ -137,6 +137,18 @@ pub struct ModelArgs {
     pub precision: ComputePrecision,
 }
 
+/// The category and its normal prompt images: what `score` and `calibrate` share.
+#[derive(Args)]
+pub struct PromptArgs {
+    /// Category name, e.g. `candle` or `metal_nut`.
+    #[arg(long)]
+    pub category: String,
+    /// A normal image of the category, a folder of them or a glob pattern
+    /// (repeat for K prompts).
+    #[arg(long = "prompt", required = true)]
+    pub prompts: Vec<PathBuf>,
+}
+
 impl ModelArgs {
     /// Opens the device and loads the weights on it.
     pub fn load(&self) -> Result<Detector> {

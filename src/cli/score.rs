@@ -8,7 +8,7 @@ use inctrl::{Category, CropGeometry, Detector, PromptSet, Result, Score};
 use serde::Serialize;
 
 use super::inputs::expand;
-use super::{ModelArgs, Progress, maps, read_images};
+use super::{ModelArgs, Progress, PromptArgs, maps, read_images};
 
 /// Queries scored per forward pass.
 const BATCH: usize = 4;
@@ -18,13 +18,8 @@ const BATCH: usize = 4;
 pub struct ScoreArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Category name, e.g. `candle` or `metal_nut`.
-    #[arg(long)]
-    category: String,
-    /// A normal image of the category, a folder of them or a glob pattern
-    /// (repeat for K prompts).
-    #[arg(long = "prompt", required = true)]
-    prompts: Vec<PathBuf>,
+    #[command(flatten)]
+    prompt: PromptArgs,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
@@ -85,11 +80,11 @@ pub struct Scored {
 
 /// Runs `inctrl score`.
 pub fn run(args: ScoreArgs) -> Result<()> {
-    let prompt_paths = expand(&args.prompts)?;
+    let prompt_paths = expand(&args.prompt.prompts)?;
     let query_paths = expand(&args.queries)?;
     let mut detector = args.model.load()?;
     let size = detector.config().vision_cfg.image_size;
-    let category = detector.category(&args.category)?;
+    let category = detector.category(&args.prompt.category)?;
     let prompts = detector.encode_prompts(&read_images(&prompt_paths, size)?)?;
     let scored = score_files(&detector, &category, &prompts, &query_paths)?;
     if let Some(dir) = &args.maps {

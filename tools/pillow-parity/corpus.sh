@@ -27,7 +27,6 @@ root=$(cd "$here/../.." && pwd)
 out=$1
 venv="$root/target/pillow-venv"
 requirements="$here/requirements.txt"
-python=${PYTHON:-python3}
 
 stamp=$(cat "$here/corpus.sh" "$here/gen_images.py" "$here/reference.py" "$requirements" |
     sha256sum | cut -d' ' -f1)
@@ -36,23 +35,9 @@ if [ -f "$out/manifest.json" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp"
     exit 0
 fi
 
-# The venv's marker is a copy of the pins it was built from, so edited pins
-# rebuild it rather than silently keeping another Pillow.
-if ! cmp -s "$requirements" "$venv/.requirements" 2>/dev/null || [ ! -x "$venv/bin/python" ]; then
-    command -v "$python" >/dev/null ||
-        die "$python not found: the decode corpus needs Python 3 (apt-get install python3 python3-venv)"
-    "$python" -c 'import ensurepip, venv' 2>/dev/null ||
-        die "$python cannot make a virtual environment (no venv/ensurepip module): apt-get install python3-venv"
-    echo "corpus.sh: installing $(grep -v '^#' "$requirements" | xargs) into $venv" >&2
-    rm -rf "$venv"
-    "$python" -m venv "$venv" || die "'$python -m venv $venv' failed (on Debian: apt-get install python3-venv)"
-    "$venv/bin/python" -m pip --version >/dev/null 2>&1 ||
-        die "the venv at $venv has no pip (on Debian: apt-get install python3-venv python3-pip)"
-    "$venv/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
-        --only-binary=:all: -r "$requirements" >&2 ||
-        die "could not install $requirements from PyPI into $venv (network? Python >= 3.11?)"
-    cp "$requirements" "$venv/.requirements"
-fi
+# shellcheck source=../pinned-venv.sh
+source "$here/../pinned-venv.sh"
+pinned_venv "$venv" "$requirements" corpus.sh
 
 start=$SECONDS
 tmp="$out.tmp.$$"

@@ -21,24 +21,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 venv="$root/target/metrics-venv"
 requirements="$here/requirements.txt"
-python=${PYTHON:-python3}
 
-# The venv's marker is a copy of the pins it was built from, so edited pins
-# rebuild it rather than silently keeping other versions.
-if ! cmp -s "$requirements" "$venv/.requirements" 2>/dev/null || [ ! -x "$venv/bin/python" ]; then
-    command -v "$python" >/dev/null ||
-        die "$python not found: the pixel metrics reference needs Python 3 (apt-get install python3 python3-venv)"
-    "$python" -c 'import ensurepip, venv' 2>/dev/null ||
-        die "$python cannot make a virtual environment (no venv/ensurepip module): apt-get install python3-venv"
-    echo "pixel-metrics/run.sh: installing $(grep -v '^#' "$requirements" | xargs) into $venv" >&2
-    rm -rf "$venv"
-    "$python" -m venv "$venv" || die "'$python -m venv $venv' failed (on Debian: apt-get install python3-venv)"
-    "$venv/bin/python" -m pip --version >/dev/null 2>&1 ||
-        die "the venv at $venv has no pip (on Debian: apt-get install python3-venv python3-pip)"
-    "$venv/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
-        --only-binary=:all: -r "$requirements" >&2 ||
-        die "could not install $requirements from PyPI into $venv (network? Python >= 3.11?)"
-    cp "$requirements" "$venv/.requirements"
-fi
+# shellcheck source=../pinned-venv.sh
+source "$here/../pinned-venv.sh"
+pinned_venv "$venv" "$requirements" pixel-metrics/run.sh
 
 "$venv/bin/python" "$here/reference.py" "$1" "$2"
