@@ -23,15 +23,8 @@ pub struct ConvertArgs {
     /// in `model_state`) or its `.safetensors` form.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// open_clip model config JSON (default: the built-in ViT-B-16-plus-240).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Output bundle path.
-    #[arg(long)]
-    out: PathBuf,
-    /// Store the CLIP towers as float16 (half the size; compute stays float32).
-    #[arg(long)]
-    half: bool,
+    #[command(flatten)]
+    bundle: BundleArgs,
     /// Also store the text tower, so that any category name works later.
     #[arg(long)]
     with_text: bool,
@@ -43,13 +36,21 @@ pub struct ConvertArgs {
 /// Write a bundle with random weights, for benchmarks (not for scoring real images).
 #[derive(Args)]
 pub struct RandomBundleArgs {
+    #[command(flatten)]
+    bundle: BundleArgs,
+}
+
+/// The bundle to write: what `convert` and `random-bundle` share.
+#[derive(Args)]
+struct BundleArgs {
     /// open_clip model config JSON (default: the built-in ViT-B-16-plus-240).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Output bundle path.
     #[arg(long)]
     out: PathBuf,
-    /// Store the CLIP towers as float16.
+    /// Store the CLIP towers as float16 (half the size; the model still computes
+    /// in f32 unless `--precision f16` is chosen when scoring).
     #[arg(long)]
     half: bool,
 }
@@ -61,7 +62,7 @@ fn precision(half: bool) -> Precision {
 /// Runs `inctrl convert`.
 pub fn run(args: ConvertArgs) -> Result<()> {
     let device = Device::flex();
-    let config = read_config(args.config.as_deref())?;
+    let config = read_config(args.bundle.config.as_deref())?;
     let checkpoint = Checkpoint::open(Arc::new(FileSource::open(&args.checkpoint)?))?;
     eprintln!("loading {} ...", args.checkpoint.display());
     let mut detector = Detector::from_checkpoint(checkpoint, config, &device)?;
@@ -73,16 +74,25 @@ pub fn run(args: ConvertArgs) -> Result<()> {
     }))?;
     progress.finish();
 
-    let writer = bundle_writer(&detector, &table, precision(args.half), args.with_text)?;
-    write_file(writer, &args.out)?;
-    eprintln!("wrote {} ({} categories)", args.out.display(), table.len());
+    let writer = bundle_writer(
+        &detector,
+        &table,
+        precision(args.bundle.half),
+        args.with_text,
+    )?;
+    write_file(writer, &args.bundle.out)?;
+    eprintln!(
+        "wrote {} ({} categories)",
+        args.bundle.out.display(),
+        table.len()
+    );
     Ok(())
 }
 
 /// Runs `inctrl random-bundle`.
 pub fn run_random(args: RandomBundleArgs) -> Result<()> {
     let device = Device::flex();
-    let config = read_config(args.config.as_deref())?;
+    let config = read_config(args.bundle.config.as_deref())?;
     let model = InctrlConfig::from_clip(&config, false).init(&device);
     let mut table = TextTable::default();
     for name in bundle_categories(&[]) {
@@ -96,12 +106,12 @@ pub fn run_random(args: RandomBundleArgs) -> Result<()> {
         table.insert(&name, values);
     }
     write_file(
-        write_bundle(&model, &config, &table, precision(args.half), false),
-        &args.out,
+        write_bundle(&model, &config, &table, precision(args.bundle.half), false),
+        &args.bundle.out,
     )?;
     eprintln!(
         "wrote {} (random weights: for benchmarks only)",
-        args.out.display()
+        args.bundle.out.display()
     );
     Ok(())
 }
