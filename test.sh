@@ -70,5 +70,23 @@ CLI=target/native/inctrl
   --prompt "$FIXTURES/images/nominal_c.jpg" --prompt "$FIXTURES/images/nominal_d.jpg" \
   "$FIXTURES"/images/{local,global}_defect.jpg "$FIXTURES"/images/nominal_a.jpg \
   > target/browser-expected-candle.json
+# Thresholds and maps (tests/browser/decisions.test.mjs): calibrated from other normal
+# images (a prompt image among them is left out) and leave-one-out with K = 2 and 3;
+# full-size anomaly maps as .npy, smoothed (the default sigma) and not.
+calibrate() { "$CLI" calibrate --weights www/models/tiny.bpk --category metal_nut "$@"; }
+calibrate --prompt "$FIXTURES/images/nominal_a.jpg" --prompt "$FIXTURES/images/nominal_b.jpg" --false-alarm 0.34 \
+  "$FIXTURES"/images/{nominal_a,nominal_c,nominal_d,thin_strip}.jpg "$FIXTURES"/images/{gray_wide,rgba_tall}.png \
+  > target/browser-calibration-normals.json
+calibrate --prompt "$FIXTURES/images/nominal_a.jpg" --prompt "$FIXTURES/images/nominal_b.jpg" \
+  > target/browser-calibration-loo2.json
+calibrate --prompt "$FIXTURES/images/nominal_a.jpg" --prompt "$FIXTURES/images/nominal_b.jpg" \
+  --prompt "$FIXTURES/images/nominal_c.jpg" --false-alarm 0.5 > target/browser-calibration-loo3.json
+rm -rf target/browser-maps target/browser-maps-sharp
+for sigma in 4 0; do
+  [ "$sigma" = 0 ] && maps=target/browser-maps-sharp || maps=target/browser-maps
+  "$CLI" score --weights www/models/tiny.bpk --category metal_nut \
+    --prompt "$FIXTURES/images/nominal_a.jpg" --prompt "$FIXTURES/images/nominal_b.jpg" --sigma "$sigma" --maps "$maps" \
+    "$FIXTURES"/images/{gray_wide,rgba_tall}.png "$FIXTURES"/images/local_defect.jpg > /dev/null
+done
 node --test --test-concurrency=1 tests/browser/
 echo "screenshots: test-artifacts/"

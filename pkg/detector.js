@@ -76,6 +76,8 @@ export class InctrlDetector extends EventTarget {
   #category = null;
   /** The prompt set of `setPrompts`. */
   #defaultPrompts = null;
+  /** See the `threshold` accessor. */
+  #threshold = null;
   /** Every live handle: `{items, remoteId, failure}`. */
   #promptSets = new Map();
 
@@ -91,6 +93,20 @@ export class InctrlDetector extends EventTarget {
   precision = 'f32';
   /** Info on the loaded weights (categories, textTower, precision, imageSize, bytes, cache). */
   info = null;
+
+  /**
+   * The anomaly threshold: `score` results carry `anomalous: score > threshold` (compared
+   * in f32, as the CLI's `--threshold` does) while it is a number; `null` (the start)
+   * leaves `anomalous` out. `calibrate` sets it; it can be set by hand. Loading weights
+   * clears it; `recreate()` keeps it.
+   */
+  get threshold() {
+    return this.#threshold;
+  }
+
+  set threshold(value) {
+    this.#threshold = checkThreshold(value, 'threshold');
+  }
 
   constructor(workerUrl, threads, precision) {
     super();
@@ -153,6 +169,8 @@ export class InctrlDetector extends EventTarget {
     const info = await this.#loadWeights(replay, { onProgress, cache, config: configJson, signal });
     this.#weights = { source: replay, cache, config: configJson };
     this.#category = null;
+    // A threshold belongs to the weights that scored its normals.
+    this.#threshold = null;
     this.#invalidatePromptSets();
     this.info = info;
     return info;
@@ -199,28 +217,61 @@ export class InctrlDetector extends EventTarget {
   /**
    * Scores query images against `prompts` (default: `setPrompts`'s) with the text
    * prior of `category` (default: `setCategory`'s). Resolves to one result per image:
-   * `{name, score, patchMax, textScore, imageScore, holisticScore, patchMap: Float32Array(225), ms}`.
+   * `{name, score, patchMax, textScore, imageScore, holisticScore, patchMap: Float32Array(225), ms}`,
+   * plus `anomalous` while a threshold is set (`threshold` here overrides `this.threshold`
+   * for this call; `null`: none) and, with `maps: true` or `maps: {sigma}`, `anomalyMap:
+   * {width, height, data: Float32Array}` at the image's own size (NaN outside the centre
+   * crop the model saw; Gaussian `sigma` in model-input pixels, default 4, 0 for none).
    * Aborting through `signal` stops before the next image and rejects the whole call.
    */
-  async score(images, { prompts, category, onProgress, signal } = {}) {
+  async score(images, { prompts, category, threshold, maps = false, onProgress, signal } = {}) {
     throwIfAborted(signal);
-    const set = prompts ?? this.#defaultPrompts;
-    if (!set) throw new InctrlError('no prompts: call setPrompts(images) first, or pass { prompts } from encodePrompts()');
-    const record = this.#record(set);
-    const name = category ?? this.#category;
-    if (!name) throw new InctrlError('no category: call setCategory(name) first, or pass { category }');
+    const { record, name } = this.#target(prompts, category);
+    const limit = threshold === undefined ? this.#threshold : checkThreshold(threshold, 'threshold');
+    const sigma = mapSigma(maps);
     const items = await prepareImages(images);
     // Bitmaps made here are moved to the worker, not copied.
     const transfer = items.filter((item) => item.owned).map((item) => item.image);
     try {
       return await this.#call(
         'score',
-        { images: items.map(wire), prompts: record.remoteId, category: name },
+        { images: items.map(wire), prompts: record.remoteId, category: name, threshold: limit, maps: sigma !== null, sigma: sigma ?? undefined },
         onProgress,
         { signal, transfer },
       );
     } finally {
       closeOwned(items); // no-op for the ones already moved
+    }
+  }
+
+  /**
+   * Sets `threshold` from normal images alone, at `falseAlarmRate` (default 0.01): from
+   * the scores of `normals` (other normal images; the prompt set's own images among them
+   * are left out) or, when `normals` is empty or omitted, from the prompt images scored
+   * leave-one-out (each against the other K − 1; needs K ≥ 2). The rule is the library's
+   * (`inctrl calibrate`'s): the ⌊rate·(n + 1)⌋-th largest of the n scores. Resolves to
+   * `{threshold, falseAlarmRate, expectedFalseAlarm, normals, warning, method}`; `warning`
+   * says when the normals are too few for the rate asked (else null).
+   */
+  async calibrate(normals = [], { falseAlarmRate = 0.01, prompts, category, onProgress, signal } = {}) {
+    throwIfAborted(signal);
+    if (typeof falseAlarmRate !== 'number' || !(falseAlarmRate > 0 && falseAlarmRate < 1)) {
+      throw new InctrlError(`falseAlarmRate must be a number between 0 and 1 (exclusive), got ${String(falseAlarmRate)}`);
+    }
+    const { record, name } = this.#target(prompts, category);
+    const items = await prepareImages(normals ?? []);
+    const transfer = items.filter((item) => item.owned).map((item) => item.image);
+    try {
+      const calibration = await this.#call(
+        'calibrate',
+        { normals: items.map(wire), prompts: record.remoteId, category: name, falseAlarmRate },
+        onProgress,
+        { signal, transfer },
+      );
+      this.#threshold = calibration.threshold;
+      return calibration;
+    } finally {
+      closeOwned(items);
     }
   }
 
@@ -297,6 +348,16 @@ export class InctrlDetector extends EventTarget {
     // The worker tells a bundle from a checkpoint with the library's own sniffer.
     const file = source instanceof File ? source : new File([source], 'weights');
     return this.#call('loadFile', { file, config, cache }, onProgress, { signal });
+  }
+
+  /** The prompt set's record and the category name a call uses, or a clear error. */
+  #target(prompts, category) {
+    const set = prompts ?? this.#defaultPrompts;
+    if (!set) throw new InctrlError('no prompts: call setPrompts(images) first, or pass { prompts } from encodePrompts()');
+    const record = this.#record(set);
+    const name = category ?? this.#category;
+    if (!name) throw new InctrlError('no category: call setCategory(name) first, or pass { category }');
+    return { record, name };
   }
 
   /** The live record of a handle, or a clear error. */
@@ -415,6 +476,24 @@ function serialiseConfig(config) {
     return v;
   };
   return JSON.stringify(sorted(value));
+}
+
+/** A threshold as given (a finite number, or null for none), or a clear error. */
+function checkThreshold(value, what) {
+  if (value === null || (typeof value === 'number' && Number.isFinite(value))) return value;
+  throw new InctrlError(`${what}: expected a finite number or null, got ${String(value)}`);
+}
+
+/** `score`'s `maps` option as the sigma to smooth with (undefined: the default), or null for no maps. */
+function mapSigma(maps) {
+  if (maps === false || maps === undefined || maps === null) return null;
+  if (maps === true) return undefined;
+  if (typeof maps === 'object') {
+    const { sigma } = maps;
+    if (sigma === undefined || (typeof sigma === 'number' && Number.isFinite(sigma) && sigma >= 0)) return sigma;
+    throw new InctrlError(`maps.sigma: expected a number of pixels, 0 or more, got ${String(sigma)}`);
+  }
+  throw new InctrlError('maps: expected true, false or { sigma }');
 }
 
 /** What goes to the worker for one prepared image. */

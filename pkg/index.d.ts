@@ -89,6 +89,43 @@ export interface WeightsInfo {
   cache: string;
 }
 
+/** Progress of `calibrate` over extra normal images: `loaded` of `total` done, the last one `name`. */
+export interface CalibrationProgress {
+  status: 'calibrate';
+  name: string;
+  loaded: number;
+  total: number;
+}
+
+/**
+ * The patch map at the image's own resolution: the 15×15 map taken back through the
+ * resize and centre crop the model's input came from, bilinear, smoothed with a Gaussian
+ * (sigma 4 model-input pixels unless asked otherwise). `NaN` marks pixels the centre crop
+ * cut away (the model never saw them).
+ */
+export interface AnomalyMap {
+  width: number;
+  height: number;
+  /** `width × height` values, row-major; its buffer is the page's own (moved from the worker, not copied). */
+  data: Float32Array;
+}
+
+/** A threshold set from normal images alone, by `InctrlDetector.calibrate`. */
+export interface Calibration {
+  /** Scores strictly above it are anomalous. */
+  threshold: number;
+  /** The false-alarm rate asked for. */
+  falseAlarmRate: number;
+  /** `k / (n + 1)`: the share of new normal images expected above the threshold (at most `falseAlarmRate` unless warned). */
+  expectedFalseAlarm: number;
+  /** How many normal scores set it (prompt images among the normals are left out). */
+  normals: number;
+  /** Why the normals are too few for the rate asked (the threshold is then their largest score); null when they suffice. */
+  warning: string | null;
+  /** `normals`: extra normal images; `leaveOneOut`: each prompt image against the other K − 1. */
+  method: 'normals' | 'leaveOneOut';
+}
+
 /** One query's scores. Higher `score` means more anomalous. */
 export interface ScoreResult {
   name: string;
@@ -104,6 +141,10 @@ export interface ScoreResult {
   holisticScore: number;
   /** 15×15 patch residual map, row-major. */
   patchMap: Float32Array;
+  /** `score > threshold` (in f32) when a threshold was in force; absent otherwise. */
+  anomalous?: boolean;
+  /** With `score(images, { maps })`: the map at the image's own size. */
+  anomalyMap?: AnomalyMap;
   /** Milliseconds this query took. */
   ms: number;
 }
@@ -160,6 +201,12 @@ export declare class InctrlDetector extends EventTarget {
   readonly precision: 'f32' | 'f16';
   readonly info: WeightsInfo | null;
   /**
+   * While a number, `score` results carry `anomalous: score > threshold` (compared in f32,
+   * as the CLI's `--threshold`). `calibrate` sets it; set it by hand, or `null` to clear it.
+   * Loading weights clears it.
+   */
+  threshold: number | null;
+  /**
    * A URL is cached and revalidated before each use; a `.pyth` checkpoint is converted
    * in the page (with `config`, default ViT-B-16-plus-240) and the result cached.
    */
@@ -185,10 +232,32 @@ export declare class InctrlDetector extends EventTarget {
       prompts?: PromptSet;
       /** Default: the `setCategory` name. */
       category?: string;
+      /** This call's threshold for `anomalous` (default: `detector.threshold`; null: none). */
+      threshold?: number | null;
+      /** Add `anomalyMap` to each result: `true` (sigma 4) or `{ sigma }` in model-input pixels (0: not smoothed). */
+      maps?: boolean | { sigma?: number };
       onProgress?: (progress: ScoreProgress) => void;
       signal?: AbortSignal;
     },
   ): Promise<ScoreResult[]>;
+  /**
+   * Sets `threshold` at `falseAlarmRate` (default 0.01) from normal images alone: the
+   * scores of `normals` against the prompt set (its own images among them left out), or,
+   * with `normals` empty or omitted, the prompt images scored leave-one-out (K ≥ 2). The
+   * threshold is the ⌊rate·(n + 1)⌋-th largest of the n scores (as `inctrl calibrate`).
+   */
+  calibrate(
+    normals?: Iterable<ImageInput> | null,
+    options?: {
+      falseAlarmRate?: number;
+      /** Default: the `setPrompts` set. */
+      prompts?: PromptSet;
+      /** Default: the `setCategory` name. */
+      category?: string;
+      onProgress?: (progress: CalibrationProgress) => void;
+      signal?: AbortSignal;
+    },
+  ): Promise<Calibration>;
   memoryBytes(): Promise<number>;
   /** A new worker on `backend` with the same weights, category and prompt sets. */
   recreate(options?: {

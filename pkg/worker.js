@@ -33,10 +33,23 @@ async function run(id, op, args, signal) {
   try {
     signal.throwIfAborted();
     const result = await handlers[op](args ?? {}, { progress, signal });
-    self.postMessage({ id, result });
+    // Result arrays made for the page (patch and anomaly maps) are moved, not copied.
+    self.postMessage({ id, result }, transferables(result));
   } catch (error) {
     self.postMessage({ id, error: messageOf(error), kind: kindOf(error) });
   }
+}
+
+/** The buffers of the maps in a list of score results (each owns its buffer). */
+function transferables(result) {
+  if (!Array.isArray(result)) return [];
+  const buffers = new Set();
+  for (const item of result) {
+    for (const array of [item?.patchMap, item?.anomalyMap?.data]) {
+      if (array instanceof Float32Array && array.byteLength === array.buffer.byteLength) buffers.add(array.buffer);
+    }
+  }
+  return [...buffers];
 }
 
 function messageOf(error) {
@@ -142,7 +155,11 @@ const handlers = {
     return detector.freePrompts(id);
   },
 
-  async score({ images, prompts, category }, { progress, signal }) {
+  /**
+   * `threshold`: null or a number (results then carry `anomalous`); `maps`: whether to
+   * add `anomalyMap`, smoothed with `sigma` (undefined: the library's default, 4).
+   */
+  async score({ images, prompts, category, threshold, maps, sigma }, { progress, signal }) {
     const results = [];
     for (const [index, image] of images.entries()) {
       // Let a pending abort message in before each image.
@@ -151,12 +168,42 @@ const handlers = {
       const input = await toInput(image, index, signal);
       signal.throwIfAborted();
       const start = performance.now();
-      const result = await detector.score(input, prompts, category);
+      const result = await detector.score(input, prompts, category, threshold ?? undefined, maps, sigma);
       const ms = performance.now() - start;
       results.push({ ...result, patchMap: new Float32Array(result.patchMap), ms, name: input.name });
       progress({ status: 'score', name: input.name, loaded: index + 1, total: images.length });
     }
     return results;
+  },
+
+  /**
+   * A threshold for `falseAlarmRate` from the scores of `normals` against the prompt
+   * set (its own prompt images among them are left out), or, with no normals, from
+   * its prompt images scored leave-one-out. The rule is the library's (`calibrate`).
+   */
+  async calibrate({ normals, prompts, category, falseAlarmRate }, { progress, signal }) {
+    let scores;
+    let method;
+    if (normals.length === 0) {
+      method = 'leaveOneOut';
+      scores = await detector.scoreLeaveOneOut(prompts, category);
+    } else {
+      method = 'normals';
+      scores = [];
+      for (const [index, image] of normals.entries()) {
+        await nextTask();
+        signal.throwIfAborted();
+        const input = await toInput(image, index, signal);
+        signal.throwIfAborted();
+        const score = await detector.scoreNormal(input, prompts, category);
+        if (score !== undefined) scores.push(score);
+        progress({ status: 'calibrate', name: input.name, loaded: index + 1, total: normals.length });
+      }
+      if (scores.length === 0) {
+        throw new Error('every normal image given is also a prompt image: give other normal images');
+      }
+    }
+    return { ...wasm.calibrate(Float32Array.from(scores), falseAlarmRate), method };
   },
 
   memory() {

@@ -19,8 +19,11 @@ use crate::weights::checkpoint::Checkpoint;
 use crate::weights::keys::load_checkpoint;
 use crate::weights::{SNIFF_LEN, WeightsFormat};
 
-/// InCTRL's outputs for one query. Serialised with these field names by the CLI's JSON.
+/// InCTRL's outputs for one query.
+/// The browser API names fields in JavaScript's camelCase (`patchMax`), the
+/// CLI's JSON in snake_case (`patch_max`): one type, named per target.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(target_family = "wasm", serde(rename_all = "camelCase"))]
 pub struct Score {
     /// The anomaly score: (holistic + patch max) / 2. Higher is more anomalous.
     pub score: f32,

@@ -16,13 +16,15 @@ use std::sync::Arc;
 use burn::tensor::Device;
 #[cfg(feature = "wgpu")]
 use burn::tensor::wgpu::WgpuSetup;
-use js_sys::Uint8Array;
+use js_sys::{Float32Array, Object, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use crate::calibrate::{Calibration, calibrate};
 use crate::config::ClipConfig;
 use crate::detector::{Category, Detector, PromptSet, Score, read_all};
 use crate::error::{Error, Result};
+use crate::maps::{DEFAULT_SIGMA, anomaly_map};
 use crate::precision::ComputePrecision;
 use crate::preprocess::{Pixels, preprocess_image, preprocess_rgba};
 use crate::weights::bundle::{Bundle, Precision, read_bundle};
@@ -61,6 +63,20 @@ pub fn weights_format(head: &[u8]) -> std::result::Result<String, JsError> {
 #[wasm_bindgen(js_name = weightsHeaderLength)]
 pub fn weights_header_length() -> u32 {
     SNIFF_LEN as u32
+}
+
+/// `calibrate(scores, falseAlarmRate)`: the threshold that the scores of normal
+/// images set for a false-alarm rate in (0, 1), by the library's rule
+/// (`inctrl::calibrate`: the `⌊rate·(n + 1)⌋`-th largest score; anomalous means
+/// strictly above it), as `{threshold, falseAlarmRate, expectedFalseAlarm,
+/// normals, warning}` (`warning`: null, or why the normals are too few).
+#[wasm_bindgen(js_name = calibrate)]
+pub fn calibrate_scores(
+    scores: Vec<f32>,
+    false_alarm_rate: f64,
+) -> std::result::Result<JsValue, JsError> {
+    let calibration = calibrate(&scores, false_alarm_rate).map_err(js_error)?;
+    to_js(&CalibrationOutput::from(calibration))
 }
 
 /// Sends warnings and errors of the `log` crate to the browser console.
@@ -103,29 +119,54 @@ struct BundleInfo {
     image_size: usize,
 }
 
-/// One query's result, in the JS API's names.
+/// One query's result: the library's [`Score`] (camelCase in this build) and,
+/// when a threshold was given, the decision.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct ScoreOutput {
-    score: f32,
-    patch_max: f32,
-    text_score: f32,
-    image_score: f32,
-    holistic_score: f32,
-    patch_map: Vec<f32>,
+    #[serde(flatten)]
+    score: Score,
+    /// `score > threshold` (compared in f32, as the CLI does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anomalous: Option<bool>,
 }
 
-impl From<Score> for ScoreOutput {
-    fn from(s: Score) -> Self {
+impl ScoreOutput {
+    fn new(score: Score, threshold: Option<f32>) -> Self {
         Self {
-            score: s.score,
-            patch_max: s.patch_max,
-            text_score: s.text_score,
-            image_score: s.image_score,
-            holistic_score: s.holistic_score,
-            patch_map: s.patch_map,
+            anomalous: threshold.map(|t| score.score > t),
+            score,
         }
     }
+}
+
+/// A [`Calibration`] in the JS API's names; `warning` is null when there is none.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CalibrationOutput {
+    threshold: f32,
+    false_alarm_rate: f64,
+    expected_false_alarm: f64,
+    normals: usize,
+    warning: Option<String>,
+}
+
+impl From<Calibration> for CalibrationOutput {
+    fn from(c: Calibration) -> Self {
+        Self {
+            threshold: c.threshold,
+            false_alarm_rate: c.false_alarm,
+            expected_false_alarm: c.expected_false_alarm,
+            normals: c.normals,
+            warning: c.warning,
+        }
+    }
+}
+
+/// An encoded prompt set and the preprocessed images it came from (for
+/// leave-one-out calibration, and to recognise a prompt image among normals).
+struct StoredPrompts {
+    set: PromptSet,
+    pixels: Vec<Pixels>,
 }
 
 /// A detector on one device, holding the current weights, the categories used
@@ -140,7 +181,7 @@ pub struct WasmDetector {
     detector: Option<Detector>,
     /// Text prototypes by the name asked for, so a category per call costs one upload.
     categories: HashMap<String, Category>,
-    prompt_sets: HashMap<u32, PromptSet>,
+    prompt_sets: HashMap<u32, StoredPrompts>,
     /// Ids are never reused, so a stale handle cannot reach another prompt set.
     next_prompt_set: u32,
 }
@@ -276,13 +317,13 @@ impl WasmDetector {
     #[wasm_bindgen(js_name = encodePrompts)]
     pub async fn encode_prompts(&mut self, images: JsValue) -> std::result::Result<u32, JsError> {
         let pixels = self.decode_all(images)?;
-        let prompts = self.loaded()?.encode_prompts(&pixels).map_err(js_error)?;
+        let set = self.loaded()?.encode_prompts(&pixels).map_err(js_error)?;
         // Read one value back so that the work (and any device error) happens here.
-        let mean = prompts.features().adapted_mean.clone().unsqueeze();
+        let mean = set.features().adapted_mean.clone().unsqueeze();
         read_all([mean]).await.map_err(js_error)?;
         let id = self.next_prompt_set;
         self.next_prompt_set += 1;
-        self.prompt_sets.insert(id, prompts);
+        self.prompt_sets.insert(id, StoredPrompts { set, pixels });
         Ok(id)
     }
 
@@ -293,26 +334,98 @@ impl WasmDetector {
     }
 
     /// Scores one query image against the prompt set `prompts` (an id from
-    /// `encodePrompts`) with the text prior of `category`.
+    /// `encodePrompts`) with the text prior of `category`. With a `threshold`
+    /// the result says whether the score is above it (`anomalous`). With
+    /// `maps`, it carries `anomalyMap: {width, height, data: Float32Array}`: the
+    /// patch map at the image's own size (NaN where the centre crop cut the
+    /// image), smoothed with a Gaussian of `sigma` model-input pixels (default
+    /// 4; 0: none). The map's array owns its buffer, so it can be transferred.
     pub async fn score(
         &mut self,
         image: JsValue,
         prompts: u32,
         category: &str,
+        threshold: Option<f32>,
+        maps: bool,
+        sigma: Option<f32>,
     ) -> std::result::Result<JsValue, JsError> {
+        if let Some(t) = threshold.filter(|t| !t.is_finite()) {
+            return Err(js_error(Error::InvalidInput(format!(
+                "the threshold must be a finite number, got {t}"
+            ))));
+        }
+        let sigma = sigma.unwrap_or(DEFAULT_SIGMA);
+        if !(sigma.is_finite() && sigma >= 0.0) {
+            return Err(js_error(Error::InvalidInput(format!(
+                "the maps' sigma must be a finite number of pixels, 0 or more, got {sigma}"
+            ))));
+        }
         let category = self.category(category)?;
-        let prompts = self.prompt_sets.get(&prompts).ok_or_else(|| {
-            js_error(Error::InvalidInput(format!(
-                "no prompt set {prompts}: it was freed, or encoded for other weights"
-            )))
-        })?;
+        let prompts = &self.prompts(prompts)?.set;
         let pixels = decode(serde_wasm_bindgen::from_value(image)?, self.image_size()?)?;
-        let mut scores = self
+        let score = self
             .loaded()?
-            .score(&category, prompts, &[pixels])
+            .score(&category, prompts, std::slice::from_ref(&pixels))
+            .await
+            .map_err(js_error)?
+            .remove(0);
+        let map = maps
+            .then(|| anomaly_map(&score.patch_map, pixels.geometry(), Some(sigma)))
+            .transpose()
+            .map_err(js_error)?;
+        let output = to_js(&ScoreOutput::new(score, threshold))?;
+        if let Some(map) = map {
+            let value = Object::new();
+            set(&value, "width", &map.width.into())?;
+            set(&value, "height", &map.height.into())?;
+            // A copy out of the module's memory into an array of its own.
+            set(&value, "data", &Float32Array::from(map.values.as_slice()))?;
+            set(&output, "anomalyMap", &value)?;
+        }
+        Ok(output)
+    }
+
+    /// The score of one normal image against the prompt set `prompts`, for
+    /// calibration; `undefined` when the image is one of the set's own prompt
+    /// images (scored against itself it would look too normal, so it is left
+    /// out, as `inctrl calibrate` leaves it out).
+    #[wasm_bindgen(js_name = scoreNormal)]
+    pub async fn score_normal(
+        &mut self,
+        image: JsValue,
+        prompts: u32,
+        category: &str,
+    ) -> std::result::Result<Option<f32>, JsError> {
+        let category = self.category(category)?;
+        let stored = self.prompts(prompts)?;
+        let pixels = decode(serde_wasm_bindgen::from_value(image)?, self.image_size()?)?;
+        if stored.pixels.contains(&pixels) {
+            return Ok(None);
+        }
+        let scores = self
+            .loaded()?
+            .score(&category, &stored.set, &[pixels])
             .await
             .map_err(js_error)?;
-        to_js(&ScoreOutput::from(scores.remove(0)))
+        Ok(Some(scores[0].score))
+    }
+
+    /// Each image of the prompt set `prompts` (K ≥ 2) scored against the other
+    /// K − 1, in order (`Detector::score_leave_one_out`).
+    #[wasm_bindgen(js_name = scoreLeaveOneOut)]
+    pub async fn score_leave_one_out(
+        &mut self,
+        prompts: u32,
+        category: &str,
+    ) -> std::result::Result<Vec<f32>, JsError> {
+        let category = self.category(category)?;
+        let stored = self.prompts(prompts)?;
+        let scores = self
+            .loaded()?
+            .score_leave_one_out(&category, &stored.pixels)
+            .await
+            .map_err(js_error)?;
+        Ok(scores.into_iter().map(|s| s.score).collect())
     }
 
     /// Bytes of WebAssembly memory in use by this module (it never shrinks).
@@ -391,6 +504,14 @@ impl WasmDetector {
         Ok(category)
     }
 
+    fn prompts(&self, id: u32) -> std::result::Result<&StoredPrompts, JsError> {
+        self.prompt_sets.get(&id).ok_or_else(|| {
+            js_error(Error::InvalidInput(format!(
+                "no prompt set {id}: it was freed, or encoded for other weights"
+            )))
+        })
+    }
+
     fn image_size(&self) -> std::result::Result<u32, JsError> {
         Ok(self.loaded()?.config().vision_cfg.image_size as u32)
     }
@@ -426,6 +547,13 @@ fn js_error(error: Error) -> JsError {
 
 fn to_js<T: Serialize>(value: &T) -> std::result::Result<JsValue, JsError> {
     Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
+
+/// `target[key] = value` on a plain object.
+fn set(target: &JsValue, key: &str, value: &JsValue) -> std::result::Result<(), JsError> {
+    Reflect::set(target, &JsValue::from_str(key), value)
+        .map(drop)
+        .map_err(|_| JsError::new(&format!("setting {key} on a result failed")))
 }
 
 /// A `Blob` read synchronously slice by slice (`FileReaderSync` exists in workers

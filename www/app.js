@@ -3,7 +3,8 @@ import { InctrlDetector } from './pkg/detector.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const GRID = 15;
+/** Longest side of a result's picture, in canvas pixels. */
+const PICTURE_SIDE = 320;
 
 const demo = {
   detector: null,
@@ -12,6 +13,12 @@ const demo = {
   /** Aborts the scoring in progress. */
   scoring: null,
   results: [],
+  /** Extra normal images for calibration (none: the prompts, leave-one-out). */
+  normals: [],
+  /** The threshold the verdicts use (the slider's value; also `detector.threshold`). */
+  threshold: 0.5,
+  /** The last calibration, as `detector.calibrate` resolved it. */
+  calibration: null,
   /** Resolves once the detector has started (used by tests and scripts). */
   ready: null,
 };
@@ -77,6 +84,7 @@ function showBackend() {
 
 async function startDetector(backend) {
   demo.detector = await InctrlDetector.create({ backend });
+  demo.detector.threshold = demo.threshold;
   for (const kind of ['devicelost', 'fatal']) {
     demo.detector.addEventListener(kind, ({ detail }) => {
       showError(`The ${demo.detector.backend} backend stopped: ${detail.message}`, {
@@ -133,6 +141,18 @@ async function loadWeights(source) {
   setPromptsEnabled(false);
   demo.prompts?.dispose(); // encoded for the weights loaded before
   demo.prompts = null;
+  // Loading weights clears the detector's threshold: the slider's stays in force, but a
+  // calibration belongs to the weights that scored its normals.
+  demo.detector.threshold = demo.threshold;
+  if (demo.calibration) {
+    demo.calibration = null;
+    const info = $('calibration-info');
+    info.textContent = 'The threshold was calibrated for other weights: calibrate again.';
+    delete info.dataset.threshold;
+    delete info.dataset.method;
+    $('calibration-warning').hidden = true;
+    $('threshold-marks').replaceChildren();
+  }
   $('k-badge').textContent = 'K = 0';
   $('prompt-thumbs').replaceChildren();
   $('category-info').textContent = 'Choose the category of the objects you inspect.';
@@ -149,6 +169,9 @@ function setPromptsEnabled(enabled) {
 function setQueriesEnabled(enabled) {
   $('query-files').disabled = !enabled;
   $('query-drop').classList.toggle('disabled', !enabled);
+  $('normal-files').disabled = !enabled;
+  $('normal-drop').classList.toggle('disabled', !enabled);
+  $('calibrate-button').disabled = !enabled;
 }
 
 async function setCategory(name) {
@@ -191,6 +214,70 @@ function placeholder(name) {
   return div;
 }
 
+// ---------- threshold and calibration ----------
+
+/** `0.05` as `5 %`, `1/3` as `33.3 %`. */
+function percent(rate) {
+  return `${Number((100 * rate).toFixed(1))} %`;
+}
+
+/** Puts `value` on the slider, into the detector and into the verdicts. */
+function setThreshold(value) {
+  demo.threshold = value;
+  demo.detector.threshold = value;
+  const slider = $('threshold');
+  slider.min = String(Math.min(0, value));
+  slider.max = String(Math.max(1, value));
+  slider.value = String(value);
+  $('threshold-value').textContent = value.toFixed(4);
+  renderResults();
+}
+
+function setNormals(files) {
+  demo.normals = files;
+  $('normal-count').textContent = files.length
+    ? `${files.length} extra normal ${files.length === 1 ? 'image' : 'images'}: ${files.map((f) => f.name).join(', ')}`
+    : 'Without them, the normal examples are scored leave-one-out (each against the others).';
+  $('normal-count').dataset.count = String(files.length);
+  $('clear-normals').hidden = files.length === 0;
+}
+
+/** "Calibrate from normal images": the extra normals if any were given, else leave-one-out. */
+async function calibrate() {
+  const rate = Number($('false-alarm').value) / 100;
+  const normals = demo.normals;
+  const info = $('calibration-info');
+  const previous = info.textContent;
+  $('calibrate-button').disabled = true;
+  info.textContent = normals.length
+    ? `Scoring ${normals.length} normal images…`
+    : `Scoring the ${demo.prompts.count} normal examples leave-one-out…`;
+  const calibration = await guarded('Calibrating', () => demo.detector.calibrate(normals, {
+    falseAlarmRate: rate,
+    prompts: demo.prompts,
+    onProgress: ({ loaded, total }) => { info.textContent = `Scoring normal image ${loaded} of ${total}…`; },
+  }));
+  $('calibrate-button').disabled = $('query-files').disabled;
+  if (!calibration) {
+    info.textContent = previous;
+    return;
+  }
+  demo.calibration = calibration;
+  const { threshold, falseAlarmRate, expectedFalseAlarm, normals: n, warning, method } = calibration;
+  const source = method === 'leaveOneOut'
+    ? `${n} normal examples scored leave-one-out`
+    : `${n} normal ${n === 1 ? 'image' : 'images'}`;
+  info.textContent = `Calibrated from ${source}: threshold ${threshold.toFixed(4)} for a ${percent(falseAlarmRate)} ` +
+    `false-alarm rate (about ${percent(expectedFalseAlarm)} of normal images are expected above it).`;
+  info.dataset.threshold = String(threshold);
+  info.dataset.method = method;
+  delete info.dataset.byHand;
+  $('calibration-warning').textContent = warning ?? '';
+  $('calibration-warning').hidden = !warning;
+  $('threshold-marks').replaceChildren(new Option('calibrated', String(threshold)));
+  setThreshold(threshold);
+}
+
 // ---------- scoring and results ----------
 
 async function scoreFiles(files) {
@@ -203,7 +290,7 @@ async function scoreFiles(files) {
     $('score-progress').textContent = `Scoring ${index + 1} of ${files.length}…`;
     // One call per file, so that one unreadable file does not stop the others.
     const scored = await guarded(`Scoring ${file.name}`, () =>
-      demo.detector.score([file], { prompts: demo.prompts, signal: scoring.signal }));
+      demo.detector.score([file], { prompts: demo.prompts, maps: true, signal: scoring.signal }));
     const [result] = scored ?? [];
     if (result) demo.results.push({ ...result, file });
     renderResults();
@@ -216,24 +303,45 @@ async function scoreFiles(files) {
   $('score-progress').textContent = demo.results.length ? `${demo.results.length} scored${stopped}` : '';
 }
 
+/**
+ * Sorts the results and updates their verdicts; a result's picture is drawn once, and
+ * again only when the colour range (the smallest to the largest patch value of all
+ * results, so that maps compare) changes.
+ */
 function renderResults() {
-  const threshold = Number($('threshold').value);
-  const mapMax = Math.max(1e-6, ...demo.results.map((r) => Math.max(...r.patchMap)));
+  let range = [Infinity, -Infinity];
+  for (const { patchMap } of demo.results) {
+    for (const value of patchMap) range = [Math.min(range[0], value), Math.max(range[1], value)];
+  }
   const sorted = [...demo.results].sort((a, b) => b.score - a.score);
-  $('results').replaceChildren(...sorted.map((r) => resultItem(r, threshold, mapMax)));
+  for (const result of sorted) {
+    result.view ??= resultItem(result);
+    showVerdict(result);
+    const key = range.join();
+    if (result.view.range !== key) {
+      result.view.range = key;
+      drawAnomalyMap(result.view.canvas, result, range);
+    }
+  }
+  $('results').replaceChildren(...sorted.map((r) => r.view.item));
 }
 
-function resultItem(result, threshold, mapMax) {
-  const anomalous = result.score >= threshold;
-  const item = document.createElement('li');
+/** Anomalous when the score is above the threshold, compared in f32 as the detector does. */
+function showVerdict(result) {
+  const anomalous = Math.fround(result.score) > Math.fround(demo.threshold);
+  const { item, verdict } = result.view;
   item.className = `result ${anomalous ? 'anomalous' : 'normal'}`;
+  item.dataset.anomalous = String(anomalous);
+  verdict.textContent = anomalous ? 'anomalous' : 'normal';
+}
+
+function resultItem(result) {
+  const item = document.createElement('li');
   item.dataset.name = result.name;
   item.dataset.score = String(result.score);
-  item.dataset.anomalous = String(anomalous);
 
   const canvas = document.createElement('canvas');
-  canvas.width = canvas.height = 240;
-  drawHeatMap(canvas, result, mapMax);
+  canvas.className = 'anomaly-map';
 
   const body = document.createElement('div');
   body.className = 'result-body';
@@ -242,11 +350,9 @@ function resultItem(result, threshold, mapMax) {
   title.title = result.name;
   const verdict = document.createElement('span');
   verdict.className = 'verdict';
-  verdict.textContent = anomalous ? 'anomalous' : 'normal';
   title.append(verdict);
   const score = document.createElement('div');
   score.className = 'score';
-  score.innerHTML = '';
   score.append(bar(result.score), text(`${result.score.toFixed(4)}`, 'score-value'));
   const details = document.createElement('dl');
   for (const [label, value] of [
@@ -257,11 +363,12 @@ function resultItem(result, threshold, mapMax) {
   ]) {
     details.append(text(label, 'dt'), text(value.toFixed(4), 'dd'));
   }
-  const timing = text(`${Math.round(result.ms)} ms on ${backendLabel(demo.detector)}`, 'muted');
+  const { width, height } = result.anomalyMap;
+  const timing = text(`${width}×${height} px · ${Math.round(result.ms)} ms on ${backendLabel(demo.detector)}`, 'muted');
   timing.classList.add('timing');
   body.append(title, score, details, timing);
   item.append(canvas, body);
-  return item;
+  return { item, canvas, verdict, range: null };
 }
 
 function text(content, tag) {
@@ -280,26 +387,47 @@ function bar(value) {
   return outer;
 }
 
-/** The square the model saw (shorter side, centre crop) with the patch map on top. */
-async function drawHeatMap(canvas, result, mapMax) {
+/**
+ * The whole image with its full-size anomaly map on top (sampled at the canvas's
+ * resolution: the map is smooth). Pixels the model never saw (cut by its centre crop,
+ * NaN in the map) are hatched grey.
+ */
+async function drawAnomalyMap(canvas, result, [low, high]) {
+  const { width, height, data } = result.anomalyMap;
+  const scale = Math.min(1, PICTURE_SIDE / Math.max(width, height));
+  const w = Math.max(1, Math.round(width * scale));
+  const h = Math.max(1, Math.round(height * scale));
+  canvas.width = w;
+  canvas.height = h;
+  canvas.dataset.mapWidth = String(width);
+  canvas.dataset.mapHeight = String(height);
+  // The file's own pixels, not turned by EXIF (the model's decoder does not turn them either).
+  result.bitmap ??= createImageBitmap(result.file, { resizeWidth: w, resizeHeight: h, imageOrientation: 'none' })
+    .catch(() => null); // a format the browser cannot show (e.g. TIFF) still gets its map
+  const bitmap = await result.bitmap;
   const context = canvas.getContext('2d');
   context.fillStyle = '#2a2f3a';
-  context.fillRect(0, 0, canvas.width, canvas.height);
-  try {
-    const bitmap = await createImageBitmap(result.file);
-    const side = Math.min(bitmap.width, bitmap.height);
-    const sx = (bitmap.width - side) / 2;
-    const sy = (bitmap.height - side) / 2;
-    context.drawImage(bitmap, sx, sy, side, side, 0, 0, canvas.width, canvas.height);
-  } catch {
-    // A format the browser cannot show (e.g. TIFF) still gets its heat map.
+  context.fillRect(0, 0, w, h);
+  if (bitmap) context.drawImage(bitmap, 0, 0, w, h);
+  const overlay = new ImageData(w, h);
+  const span = high > low ? high - low : 1;
+  for (let y = 0; y < h; y += 1) {
+    const row = Math.min(height - 1, Math.floor(((y + 0.5) * height) / h)) * width;
+    for (let x = 0; x < w; x += 1) {
+      const value = data[row + Math.min(width - 1, Math.floor(((x + 0.5) * width) / w))];
+      const at = 4 * (y * w + x);
+      if (Number.isNaN(value)) {
+        overlay.data.set((x + y) % 8 < 3 ? [60, 64, 74, 215] : [150, 154, 164, 165], at);
+      } else {
+        const [r, g, b] = heatColor((value - low) / span);
+        overlay.data.set([r, g, b, 120], at);
+      }
+    }
   }
-  const cell = canvas.width / GRID;
-  for (let i = 0; i < GRID * GRID; i += 1) {
-    const [r, g, b] = heatColor(result.patchMap[i] / mapMax);
-    context.fillStyle = `rgba(${r}, ${g}, ${b}, 0.45)`;
-    context.fillRect((i % GRID) * cell, Math.floor(i / GRID) * cell, cell, cell);
-  }
+  const layer = new OffscreenCanvas(w, h);
+  layer.getContext('2d').putImageData(overlay, 0, 0);
+  context.drawImage(layer, 0, 0);
+  canvas.dataset.drawn = 'true';
 }
 
 /** Dark blue → cyan → yellow → red. */
@@ -345,9 +473,12 @@ $('category-form').addEventListener('submit', (event) => {
 dropzone('weights-drop', 'weights-file', ([file]) => loadWeights(file));
 dropzone('prompt-drop', 'prompt-files', setPrompts);
 dropzone('query-drop', 'query-files', scoreFiles);
+dropzone('normal-drop', 'normal-files', setNormals);
+$('clear-normals').addEventListener('click', () => setNormals([]));
+$('calibrate-button').addEventListener('click', calibrate);
 $('threshold').addEventListener('input', () => {
-  $('threshold-value').textContent = Number($('threshold').value).toFixed(3);
-  renderResults();
+  setThreshold(Number($('threshold').value));
+  $('calibration-info').dataset.byHand = 'true';
 });
 $('backend-select').addEventListener('change', (event) => switchBackend(event.target.value));
 $('stop-button').addEventListener('click', () => demo.scoring?.abort());

@@ -4,7 +4,10 @@ import {
   InctrlDetector,
   InctrlError,
   PromptSet,
+  type AnomalyMap,
   type Backend,
+  type Calibration,
+  type CalibrationProgress,
   type ClipConfig,
   type ImageInput,
   type LoadProgress,
@@ -31,6 +34,15 @@ function onLoad(progress: LoadProgress): void {
 
 function onScore({ status, name, loaded, total }: ScoreProgress): void {
   console.log(status, name, `${loaded}/${total}`);
+}
+
+function onCalibrate({ status, name, loaded, total }: CalibrationProgress): void {
+  console.log(status, name, `${loaded}/${total}`);
+}
+
+/** The share of the map the model saw (NaN marks the rest). */
+function seenShare({ width, height, data }: AnomalyMap): number {
+  return data.filter((v) => !Number.isNaN(v)).length / (width * height);
 }
 
 const config: ClipConfig = {
@@ -97,6 +109,28 @@ export async function example(
     const cells: Float32Array = r.patchMap;
     console.log(r.name, r.score, r.patchMax, r.textScore, r.imageScore, r.holisticScore, cells.length, r.ms);
   }
+
+  // A threshold from normal images alone (leave-one-out without them), then decisions and maps.
+  const calibration: Calibration = await detector.calibrate(normals.slice(k), {
+    falseAlarmRate: 0.05,
+    prompts: screws,
+    category: 'screw',
+    onProgress: onCalibrate,
+    signal: controller.signal,
+  });
+  const { threshold, falseAlarmRate, expectedFalseAlarm, normals: n, method } = calibration;
+  if (calibration.warning !== null) console.warn(calibration.warning);
+  console.log(threshold, falseAlarmRate, expectedFalseAlarm, n, method === 'leaveOneOut');
+  await detector.calibrate();
+  const current: number | null = detector.threshold;
+  detector.threshold = current ?? 0.4;
+  const decided = await detector.score([img], { prompts: screws, category: 'screw', maps: { sigma: 0 }, threshold: null });
+  for (const { anomalous, anomalyMap } of await detector.score(['images/query.png'], { maps: true })) {
+    const flag: boolean | undefined = anomalous;
+    if (anomalyMap) console.log(flag, anomalyMap.width, anomalyMap.height, seenShare(anomalyMap));
+  }
+  detector.threshold = null;
+  console.log(decided.length);
   screws.dispose();
 
   try {
