@@ -2,21 +2,12 @@
 
 mod common;
 
-use burn::tensor::Device;
 use common::*;
-use inctrl::Detector;
-use inctrl::preprocess::preprocess_image;
 
 #[test]
 fn batch_scores_equal_one_by_one_scores_exactly() {
-    let mut detector = Detector::from_checkpoint(
-        open_checkpoint("model.pyth"),
-        tiny_config(),
-        &Device::flex(),
-    )
-    .unwrap();
-    let load =
-        |name: &str| preprocess_image(&std::fs::read(image_path(name)).unwrap(), 240).unwrap();
+    let mut detector = cpu_detector();
+    let load = load_image;
     let category = detector.category("candle").unwrap();
     let prompts = detector
         .encode_prompts(&[load("nominal_a.jpg"), load("nominal_b.jpg")])

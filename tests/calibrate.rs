@@ -4,22 +4,13 @@
 
 mod common;
 
-use burn::tensor::Device;
 use common::*;
-use inctrl::Detector;
 use inctrl::calibrate::calibrate;
-use inctrl::preprocess::preprocess_image;
 
 #[test]
 fn leave_one_out_equals_scoring_each_prompt_against_the_others() {
-    let mut detector = Detector::from_checkpoint(
-        open_checkpoint("model.pyth"),
-        tiny_config(),
-        &Device::flex(),
-    )
-    .unwrap();
-    let load =
-        |name: &str| preprocess_image(&std::fs::read(image_path(name)).unwrap(), 240).unwrap();
+    let mut detector = cpu_detector();
+    let load = load_image;
     let prompts: Vec<_> = [
         "nominal_a.jpg",
         "nominal_b.jpg",

@@ -4,25 +4,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use common::*;
 use serde::Deserialize;
 
-fn inctrl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inctrl"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Runs a command that must succeed and returns its stdout.
 fn success(args: &[&str]) -> String {
-    let out = inctrl(args);
+    let out = run_inctrl(args);
     assert!(
         out.status.success(),
         "{args:?} failed: {}",
@@ -33,7 +21,7 @@ fn success(args: &[&str]) -> String {
 
 /// Runs a command that must fail and returns its one-line error.
 fn failure(args: &[&str]) -> String {
-    let out = inctrl(args);
+    let out = run_inctrl(args);
     assert!(!out.status.success(), "{args:?} should have failed");
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -248,7 +236,7 @@ fn score_one(weights: &Path, category: &str) -> Result<f32, String> {
         path(&prompt),
         path(&query),
     ];
-    let out = inctrl(&args);
+    let out = run_inctrl(&args);
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }

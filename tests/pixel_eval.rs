@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use burn::tensor::Device;
 use common::*;
@@ -17,17 +16,6 @@ use inctrl::eval::pixel::PixelMetrics;
 use inctrl::maps::{DEFAULT_SIGMA, anomaly_map_sized};
 use inctrl::preprocess::preprocess_image;
 use serde_json::Value;
-
-fn inctrl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inctrl"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// `(left, top, width, height)`.
 type Rectangle = (u32, u32, u32, u32);
@@ -161,7 +149,7 @@ fn eval_pixel_reports_pixel_auroc_and_aupro_at_mask_resolution() {
     let (work, data) = (work.path(), work.path().join("data"));
     dataset(&data);
     let weights = work.join("tiny.bpk");
-    let out = inctrl(&[
+    let out = run_inctrl(&[
         "convert",
         "--checkpoint",
         path(&fixture("model.pyth")),
@@ -193,7 +181,7 @@ fn eval_pixel_reports_pixel_auroc_and_aupro_at_mask_resolution() {
             path(&scores),
         ];
         args.extend_from_slice(extra);
-        (inctrl(&args), report)
+        (run_inctrl(&args), report)
     };
 
     let (out, report_path) = eval("run", &[]);

@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 use inctrl::CropGeometry;
@@ -13,20 +12,13 @@ use inctrl::preprocess::preprocess_image;
 use serde_json::Value;
 
 fn inctrl(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_inctrl"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = run_inctrl(args);
     assert!(
         out.status.success(),
         "{args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// `<work>/tiny.bpk`, prompts in `<work>/good/` and queries in `<work>/queries/`.

@@ -94,3 +94,31 @@ pub fn max_rel_diff(actual: &[f32], expected: &[f32]) -> f32 {
 pub fn values<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Vec<f32> {
     tensor.into_data().convert::<f32>().try_to_vec().unwrap()
 }
+
+/// Runs the `inctrl` binary built for these tests.
+pub fn run_inctrl(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_inctrl"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A path as a command-line argument.
+pub fn path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The fixture checkpoint on the CPU.
+pub fn cpu_detector() -> inctrl::Detector {
+    inctrl::Detector::from_checkpoint(
+        open_checkpoint("model.pyth"),
+        tiny_config(),
+        &burn::tensor::Device::flex(),
+    )
+    .unwrap()
+}
+
+/// A fixture image preprocessed for the tiny model (240 px).
+pub fn load_image(name: &str) -> inctrl::Pixels {
+    inctrl::preprocess_image(&std::fs::read(image_path(name)).unwrap(), 240).unwrap()
+}
