@@ -43,6 +43,8 @@ pub(crate) mod ops;
 mod precision;
 pub mod preprocess;
 pub mod text;
+#[cfg(not(target_family = "wasm"))]
+pub mod train;
 mod transfers;
 #[cfg(target_family = "wasm")]
 mod web;

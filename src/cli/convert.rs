@@ -117,7 +117,7 @@ pub fn run_random(args: RandomBundleArgs) -> Result<()> {
 }
 
 /// Writes a bundle, replacing any file at `path` only once the new one is complete.
-fn write_file(writer: burn_store::burn_pack::Writer, path: &Path) -> Result<()> {
+pub(super) fn write_file(writer: burn_store::burn_pack::Writer, path: &Path) -> Result<()> {
     writer
         .overwrite(true)
         .auto_extension(false)

@@ -10,6 +10,7 @@ mod maps;
 mod prepare;
 mod progress;
 mod score;
+mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,7 @@ enum Subcommands {
     Prepare(prepare::PrepareArgs),
     Bench(bench::BenchArgs),
     RandomBundle(convert::RandomBundleArgs),
+    Train(train::TrainArgs),
 }
 
 impl Command {
@@ -52,6 +54,7 @@ impl Command {
             Subcommands::Prepare(args) => prepare::run(args),
             Subcommands::Bench(args) => bench::run(args),
             Subcommands::RandomBundle(args) => convert::run_random(args),
+            Subcommands::Train(args) => train::run(args),
         }
     }
 }

@@ -21,6 +21,7 @@ pub struct Progress {
     started: Instant,
     last_draw: Option<Instant>,
     terminal: bool,
+    note: String,
 }
 
 impl Progress {
@@ -34,7 +35,13 @@ impl Progress {
             started: Instant::now(),
             last_draw: None,
             terminal: std::io::stderr().is_terminal(),
+            note: String::new(),
         }
+    }
+
+    /// Shows `note` (e.g. the current loss) after the counts from the next redraw on.
+    pub fn set_note(&mut self, note: String) {
+        self.note = note;
     }
 
     /// Records `n` more finished items.
@@ -86,8 +93,8 @@ impl Progress {
         let mut stderr = std::io::stderr().lock();
         let _ = write!(
             stderr,
-            "{start}{}: {}/{} {} ({rate:.2} {}/s, {eta}){end}",
-            self.label, self.done, self.total, self.unit, self.unit
+            "{start}{}: {}/{} {} ({rate:.2} {}/s, {eta}){}{end}",
+            self.label, self.done, self.total, self.unit, self.unit, self.note
         );
         let _ = stderr.flush();
     }

@@ -4,6 +4,7 @@
 //! random_state=42)`.
 
 /// The Mersenne Twister MT19937, seeded as numpy's `RandomState(seed)` does.
+#[derive(Debug, Clone)]
 pub struct Mt19937 {
     state: [u32; 624],
     index: usize,
@@ -49,7 +50,7 @@ impl Mt19937 {
     }
 
     /// A uniform integer in `0..=max` by masked rejection (numpy's legacy `random_interval`).
-    fn interval(&mut self, max: u32) -> u32 {
+    pub fn interval(&mut self, max: u32) -> u32 {
         if max == 0 {
             return 0;
         }

@@ -108,23 +108,13 @@ impl Inctrl {
 
     /// A prompt set's features from its images' tower outputs.
     pub fn prompt_features(&self, vision: VisionOutput) -> PromptFeatures {
-        let patch_tokens = vision
-            .layer_tokens
-            .into_iter()
-            .map(|tokens| {
-                let [prompts, _, width] = tokens.dims();
-                let patches = unit_patches(tokens);
-                let patch_count = patches.dims()[1];
-                patches.reshape([prompts * patch_count, width]).transpose()
-            })
-            .collect();
         let adapted_mean = self
             .adapter
             .forward(vision.embedding)
             .mean_dim(0)
             .squeeze_dim(0);
         PromptFeatures {
-            patch_tokens: Tensor::stack(patch_tokens, 0),
+            patch_tokens: prompt_patch_tokens(vision.layer_tokens),
             adapted_mean,
         }
     }
@@ -198,11 +188,7 @@ impl Inctrl {
     ) -> ImageScores {
         let patch_max = patch_map.clone().max_dim(1).squeeze_dim(1);
 
-        let unit_embedding = embedding.clone() / l2_norm(embedding.clone());
-        let text_cosines = unit_embedding.matmul(text_prototypes.transpose());
-        let text_score = softmax(text_cosines.clone().mul_scalar(TEXT_TEMPERATURE), 1)
-            .narrow(1, 1, 1)
-            .squeeze_dim(1);
+        let (text_cosines, text_score) = text_prior(embedding.clone(), text_prototypes);
 
         let residual = prompts.adapted_mean.clone().unsqueeze() - self.adapter.forward(embedding);
         let image_score = self.diff_head_ref.forward(residual.clone());
@@ -253,6 +239,36 @@ struct ImageScores {
     final_score: Tensor<1>,
 }
 
+/// The text prior: the cosines of the normalised embeddings with the normal and
+/// anomaly prototypes, `[batch, 2]`, and s_t, the softmax weight of the anomaly
+/// prototype at temperature 100, `[batch]`.
+///
+/// # Shapes
+/// - `embedding`: `[batch, embed_dim]`, `text_prototypes`: `[2, embed_dim]`
+pub fn text_prior(embedding: Tensor<2>, text_prototypes: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+    let unit_embedding = embedding.clone() / l2_norm(embedding);
+    let text_cosines = unit_embedding.matmul(text_prototypes.transpose());
+    let text_score = softmax(text_cosines.clone().mul_scalar(TEXT_TEMPERATURE), 1)
+        .narrow(1, 1, 1)
+        .squeeze_dim(1);
+    (text_cosines, text_score)
+}
+
+/// A prompt set's unit-norm patch tokens per tapped layer, transposed for the
+/// cosine product: each `[prompts, 1 + patches, width]` → `[layers, width, prompts * patches]`.
+pub fn prompt_patch_tokens(layer_tokens: Vec<Tensor<3>>) -> Tensor<3> {
+    let per_layer = layer_tokens
+        .into_iter()
+        .map(|tokens| {
+            let [prompts, _, width] = tokens.dims();
+            let patches = unit_patches(tokens);
+            let patch_count = patches.dims()[1];
+            patches.reshape([prompts * patch_count, width]).transpose()
+        })
+        .collect();
+    Tensor::stack(per_layer, 0)
+}
+
 /// `t / ‖t‖` over the last axis keeps its width; this is `‖t‖`, `[rows, 1]`.
 fn l2_norm(t: Tensor<2>) -> Tensor<2> {
     t.clone().mul(t).sum_dim(1).sqrt()
@@ -273,7 +289,7 @@ fn unit_patches(tokens: Tensor<3>) -> Tensor<3> {
 /// - `layer_tokens`: each `[batch, 1 + patches, width]`
 /// - `prompt_tokens`: `[layers, width, prompts * patches]`
 /// - output: `[batch, patches]`
-fn patch_residual_map(layer_tokens: &[Tensor<3>], prompt_tokens: &Tensor<3>) -> Tensor<2> {
+pub fn patch_residual_map(layer_tokens: &[Tensor<3>], prompt_tokens: &Tensor<3>) -> Tensor<2> {
     let per_layer: Vec<Tensor<2>> = layer_tokens
         .iter()
         .enumerate()

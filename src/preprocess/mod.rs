@@ -14,6 +14,8 @@
 mod convert;
 mod decode;
 mod error;
+#[cfg(not(target_family = "wasm"))]
+mod file;
 mod geometry;
 mod image;
 mod normalize;
@@ -22,6 +24,8 @@ mod pixels;
 mod resample;
 
 pub use error::PreprocessError;
+#[cfg(not(target_family = "wasm"))]
+pub use file::preprocess_file;
 pub use geometry::CropGeometry;
 pub use npy::preprocess_npy;
 pub use pixels::Pixels;

@@ -37,6 +37,11 @@ impl Expected {
         Self(open_checkpoint("expected.safetensors"))
     }
 
+    /// Reference tensors from another safetensors file.
+    pub fn open(path: &std::path::Path) -> Self {
+        Self(Checkpoint::open(Arc::new(FileSource::open(path).unwrap())).unwrap())
+    }
+
     pub fn get(&self, key: &str) -> Vec<f32> {
         let tensor = self.0.tensors().iter().find(|t| t.name == key);
         let tensor = tensor.unwrap_or_else(|| panic!("no expected tensor {key}"));

@@ -3,7 +3,6 @@
 //! encoded once; every test image is scored against it; AUROC and AUPRC follow
 //! scikit-learn exactly; with `--pixel`, pixel AUROC and AUPRO follow them.
 
-mod images;
 mod pixel;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use inctrl::eval::split::sample;
+use inctrl::preprocess::preprocess_file;
 use inctrl::weights::checkpoint::Checkpoint;
 use inctrl::weights::checkpoint::source::FileSource;
 use inctrl::{Category, Detector, Pixels, PromptSet};
@@ -298,7 +298,7 @@ impl Run<'_> {
         let size = self.detector.config().vision_cfg.image_size;
         let pixels = batch
             .iter()
-            .map(|t| images::load(&t.path, size))
+            .map(|t| preprocess_file(&t.path, size))
             .collect::<Result<Vec<_>>>()?;
         let scores = self.detector.score_blocking(text, prompts, &pixels)?;
         let mut maps = Vec::with_capacity(batch.len());
@@ -341,7 +341,7 @@ impl Run<'_> {
         let drawn = sample(&category.train_normals, k, seed);
         let pixels = drawn
             .iter()
-            .map(|t| images::load(&t.path, size))
+            .map(|t| preprocess_file(&t.path, size))
             .collect::<Result<_>>()?;
         Ok((drawn.into_iter().map(|t| t.name).collect(), pixels))
     }

@@ -1,13 +1,13 @@
-//! Reading one evaluation image: an image file, or a `.npy` array of `uint8`
+//! Reading one image from disk: an image file, or a `.npy` array of `uint8`
 //! pixels, which the original opens with `np.load`.
 
 use std::path::Path;
 
-use inctrl::preprocess::{Pixels, preprocess_image, preprocess_npy};
-use inctrl::{Error, Result};
+use super::{Pixels, preprocess_image, preprocess_npy};
+use crate::error::{Error, Result};
 
 /// Preprocesses the image at `path` for a model with `size`-pixel inputs.
-pub fn load(path: &Path, size: usize) -> Result<Pixels> {
+pub fn preprocess_file(path: &Path, size: usize) -> Result<Pixels> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
     let is_npy = path
         .extension()
