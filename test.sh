@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian machine with a Rust toolchain.
 # Installs what is missing (Mesa lavapipe for native wgpu, Debian's chromium and
-# playwright-core for the browser tests, the ELPV dataset for the evaluation
-# test), then: Rust tests, the browser package,
+# playwright-core for the browser tests, the ELPV dataset and textile images
+# for the evaluation and training tests), then: Rust tests, the browser package,
 # and the demo page in headless chromium on the CPU and WebGPU backends.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,6 +23,10 @@ fi
 if [ ! -d tools/node_modules/playwright-core ]; then
   step "installing playwright-core (drives Debian's chromium; no browser download)"
   (cd tools && npm ci --no-audit --no-fund)
+fi
+if ! python3 -c "import conformal_clip_data" 2>/dev/null; then
+  step "installing textile images for the training test (PyPI conformal-clip-data, MIT; never committed)"
+  python3 -m pip install --quiet --disable-pip-version-check conformal-clip-data==0.1.4
 fi
 if ! python3 -c "import elpv_dataset" 2>/dev/null; then
   step "installing the ELPV dataset for the evaluation test (PyPI elpv-dataset, CC BY-NC-SA; never committed)"

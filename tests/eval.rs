@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::fixture;
+use common::{fixture, python_package_dir, rows_written};
 use inctrl::eval::metrics::{auroc, average_precision};
 use serde_json::Value;
 
@@ -36,19 +36,7 @@ fn run(command: &mut Command) -> Output {
 
 /// The `data/` folder of the installed `elpv-dataset` package.
 fn elpv_source() -> PathBuf {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import elpv_dataset, os; print(os.path.dirname(elpv_dataset.__file__))",
-        ])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "the ELPV dataset is missing: `python3 -m pip install elpv-dataset` (test.sh does): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("data")
+    python_package_dir("elpv_dataset", "elpv-dataset").join("data")
 }
 
 fn count_files(dir: &Path) -> usize {
@@ -103,13 +91,6 @@ fn read_scores(path: &Path, category: &str) -> BTreeMap<(u32, String), (u8, f32)
         );
     }
     scores
-}
-
-/// Data rows written so far (a line cut off by a kill does not count).
-fn rows_written(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .map(|text| text.matches('\n').count().saturating_sub(1))
-        .unwrap_or(0)
 }
 
 fn wait_for_rows(child: &mut Child, path: &Path, rows: usize) {

@@ -1,7 +1,6 @@
 //! `inctrl convert` (checkpoint → bundle) and `inctrl random-bundle`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::Args;
@@ -9,18 +8,17 @@ use inctrl::Detector;
 use inctrl::model::InctrlConfig;
 use inctrl::text::TextTable;
 use inctrl::weights::bundle::{Precision, write_bundle};
-use inctrl::weights::checkpoint::Checkpoint;
-use inctrl::weights::checkpoint::source::FileSource;
 use inctrl::weights::convert::{build_text_table, bundle_categories, bundle_writer};
 use inctrl::{Error, Result};
 
 use super::{Progress, read_back, read_config};
 
-/// Convert an official InCTRL checkpoint into one self-describing `.bpk` bundle.
+/// Convert an official InCTRL checkpoint (or re-pack a bundle) into one self-describing `.bpk` bundle.
 #[derive(Args)]
 pub struct ConvertArgs {
     /// The checkpoint: `checkpoint.pyth` (torch.save state dict, optionally wrapped
-    /// in `model_state`) or its `.safetensors` form.
+    /// in `model_state`) or its `.safetensors` form; or a `.bpk` bundle, e.g. from
+    /// `inctrl train`, to store it as float16 or with other categories.
     #[arg(long)]
     checkpoint: PathBuf,
     #[command(flatten)]
@@ -63,9 +61,8 @@ fn precision(half: bool) -> Precision {
 pub fn run(args: ConvertArgs) -> Result<()> {
     let device = Device::flex();
     let config = read_config(args.bundle.config.as_deref())?;
-    let checkpoint = Checkpoint::open(Arc::new(FileSource::open(&args.checkpoint)?))?;
     eprintln!("loading {} ...", args.checkpoint.display());
-    let mut detector = Detector::from_checkpoint(checkpoint, config, &device)?;
+    let mut detector = Detector::open(&args.checkpoint, Some(config), &device)?;
 
     let categories = bundle_categories(&args.categories);
     let mut progress = Progress::new("text prototypes", categories.len(), "categories");

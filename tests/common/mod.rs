@@ -127,3 +127,28 @@ pub fn cpu_detector() -> inctrl::Detector {
 pub fn load_image(name: &str) -> inctrl::Pixels {
     inctrl::preprocess_image(&std::fs::read(image_path(name)).unwrap(), 240).unwrap()
 }
+
+/// The folder of an installed Python package (`test.sh` installs the data
+/// packages the tests read: `elpv_dataset`, `conformal_clip_data`).
+pub fn python_package_dir(module: &str, pip_name: &str) -> PathBuf {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &format!("import {module}, os; print(os.path.dirname({module}.__file__))"),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the {pip_name} package is missing: `python3 -m pip install {pip_name}` (test.sh does): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Data rows of a CSV file written so far (a line cut off by a kill does not count).
+pub fn rows_written(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|text| text.matches('\n').count().saturating_sub(1))
+        .unwrap_or(0)
+}

@@ -109,6 +109,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
     let mut detector = args.model.load()?;
     let training = dataset::load(&args.data, &[], &args.category)?;
+    // Before minutes of encoding: every category needs text prototypes.
+    for category in &training {
+        detector.category(&category.name)?;
+    }
     let (entries, images) = training_images(&training);
     let sampler = BalancedSampler::new(&images, config.shot, config.seed)?;
     let precision = match args.cache_precision {
@@ -352,7 +356,7 @@ impl Run {
             })?;
             progress.set_note(format!(" loss {:.4}", losses.loss));
             progress.set(self.steps_done);
-            if self.steps_done % self.config.steps_per_epoch == 0 {
+            if self.steps_done.is_multiple_of(self.config.steps_per_epoch) {
                 self.end_epoch(args, detector, validation, epoch)?;
             }
             if interrupted.load(Ordering::SeqCst) {
