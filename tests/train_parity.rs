@@ -15,13 +15,17 @@
 //!   prompt) moves by ±lr on the sign of its rounding noise in any
 //!   implementation. Those elements are compared within 2·lr per step; every
 //!   other element within 1e-5.
+//!
+//! Both vanish in float64, so the reference also holds the original's step in
+//! float64 (its own code, `model.double()`), which is compared with ours in
+//! float64 at 1e-5 on every value: that pins down the math.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
-use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use burn::tensor::{DType, Device, Gradients, Tensor, TensorData};
 use common::{Expected, cpu_detector, image_path, max_abs_diff, values};
 use inctrl::model::heads::{BatchNorm1d, ScoringHead};
 use inctrl::train::{
@@ -29,6 +33,7 @@ use inctrl::train::{
     Trainer, assemble_batch,
 };
 use serde::Deserialize;
+use serde_json::Value;
 
 /// Loss and scores, absolute.
 const SCORE_TOLERANCE: f32 = 1e-5;
@@ -418,4 +423,130 @@ fn training_from_pixels_matches_the_original() {
         "query embeddings differ by {difference:e} of their largest"
     );
     check_steps(&batch, &expected);
+}
+
+/// A float64 tensor of the reference (the float64 run's inputs are stored exactly).
+fn reference_f64(name: &str) -> (Vec<f64>, Vec<usize>) {
+    let bytes = std::fs::read(reference_dir().join("expected.safetensors")).unwrap();
+    let size = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + size]).unwrap();
+    let entry = &header[name];
+    assert_eq!(entry["dtype"], "F64", "{name}");
+    let offsets: Vec<usize> = serde_json::from_value(entry["data_offsets"].clone()).unwrap();
+    let data = &bytes[8 + size + offsets[0]..8 + size + offsets[1]];
+    let values = data
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (
+        values,
+        serde_json::from_value(entry["shape"].clone()).unwrap(),
+    )
+}
+
+fn tensor_f64<const D: usize>(name: &str) -> Tensor<D> {
+    let (values, shape) = reference_f64(name);
+    Tensor::from_data(
+        TensorData::new(values, shape),
+        (&Device::flex(), DType::F64),
+    )
+}
+
+/// Every parameter of the heads in float64 (trainable ones tracked again).
+fn to_f64(mut heads: TrainableHeads) -> TrainableHeads {
+    each_param(&mut heads, |key, slot| {
+        let trainable = !is_statistic(key);
+        match slot {
+            Slot::Vector(p) => {
+                *p = p.clone().map(|t| {
+                    let t = t.without_autodiff().cast(DType::F64).autodiff();
+                    if trainable { t.require_grad() } else { t }
+                })
+            }
+            Slot::Matrix(p) => {
+                *p = p.clone().map(|t| {
+                    let t = t.without_autodiff().cast(DType::F64).autodiff();
+                    if trainable { t.require_grad() } else { t }
+                })
+            }
+        }
+    });
+    heads
+}
+
+#[test]
+fn one_float64_step_matches_the_original_within_1e_5_everywhere() {
+    let expected = reference();
+    let labels = batch_file()
+        .queries
+        .iter()
+        .map(|q| f64::from(q.label))
+        .collect::<Vec<_>>();
+    let count = labels.len();
+    let batch = TrainBatch {
+        query_embedding: tensor_f64("f64/input/query_embedding"),
+        prompt_embeddings: tensor_f64("f64/input/prompt_embeddings"),
+        text_score: tensor_f64("f64/input/text_score"),
+        patch_map: tensor_f64("f64/input/patch_map"),
+        labels: Tensor::from_data(
+            TensorData::new(labels, [count]),
+            (&Device::flex(), DType::F64),
+        ),
+    };
+    let detector = cpu_detector();
+    let mut trainer = Trainer::new(detector.model(), &TrainConfig::new());
+    trainer.map_heads(to_f64);
+
+    let (output, _) = trainer.heads().forward_train(&batch);
+    assert_eq!(
+        output.loss.dtype(),
+        DType::F64,
+        "the step computes in float64"
+    );
+    let worst = |actual: &[f32], expected: &[f32]| {
+        max_abs_diff(actual, expected) / largest(expected).max(1.0)
+    };
+    for name in ["final_score", "image_score", "holistic_score"] {
+        let key = format!("f64/step1/{name}");
+        let difference = worst(&values(output_tensor(&output, name)), &expected.get(&key));
+        assert!(difference <= 1e-5, "{key}: {difference:e}");
+    }
+    let gradients = output.loss.backward();
+    let mut worst_gradient = 0.0f32;
+    for (name, _, gradient) in read_params(trainer.heads(), Some(&gradients)) {
+        if is_statistic(&name) {
+            continue;
+        }
+        let key = format!("f64/step1/grad/{name}");
+        let reference = expected.get(&key);
+        let gradient = gradient.unwrap_or_else(|| panic!("no gradient for {name}"));
+        let difference = max_abs_diff(&gradient, &reference) / largest(&reference);
+        assert!(
+            difference <= 1e-5,
+            "{key}: differs by {difference:e} of its largest value"
+        );
+        worst_gradient = worst_gradient.max(difference);
+    }
+
+    let losses = trainer.step(&batch).unwrap();
+    let difference = (losses.loss - expected.get("f64/step1/loss")[0]).abs();
+    assert!(difference <= 1e-7, "loss differs by {difference:e}");
+    let mut worst_param = 0.0f32;
+    for (name, actual, _) in read_params(trainer.heads(), None) {
+        let key = format!("f64/step1/param/{name}");
+        let difference = max_abs_diff(&actual, &expected.get(&key));
+        assert!(difference <= 1e-5, "{key}: differs by {difference:e}");
+        worst_param = worst_param.max(difference);
+    }
+    eprintln!(
+        "float64: gradients within {worst_gradient:e} of their scale, parameters within {worst_param:e}"
+    );
+}
+
+fn output_tensor(output: &inctrl::train::TrainOutput, name: &str) -> Tensor<1> {
+    match name {
+        "final_score" => output.final_score.clone(),
+        "image_score" => output.image_score.clone(),
+        _ => output.holistic_score.clone(),
+    }
 }

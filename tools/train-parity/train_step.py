@@ -147,6 +147,72 @@ def keep(tensor):
     return tensor.detach().to(torch.float32).clone()
 
 
+def train_steps(engine, model, forward, inputs, types, labels, out, prefix, steps):
+    """`steps` training steps as train_epoch() runs them, recording into `out`
+    under `prefix` as float32 copies (the float64 run's inputs stay float64: a
+    port computing in float64 starts from exactly them). Returns [(loss, final
+    term, image term)] per step."""
+    import torch
+    import open_clip.utils.misc as misc
+    from binary_focal_loss import BinaryFocalLoss
+
+    record = keep
+    optimizer = engine.eval("train", "optimizer", {"torch": torch, "model": model})
+    model.train()
+    losses = []
+    for step in range(1, steps + 1):
+        preds, preds2, taps = forward(inputs, types)
+        loss_fun = BinaryFocalLoss()
+        loss = engine.eval(
+            "train_epoch", "loss", {"loss_fun": loss_fun, "preds": preds, "preds2": preds2, "labels": labels}
+        )
+        misc.check_nan_losses(loss)
+        with torch.no_grad():
+            # As engine_IC.py passes them (float32 labels, also to the float64 model).
+            loss_final = BinaryFocalLoss()(preds, labels.float())
+            loss_image = BinaryFocalLoss()(preds2, labels.float())
+        check(
+            abs(loss.item() - (loss_final + loss_image).item()) <= 1e-9 * loss.item(),
+            f"{prefix}step {step}: loss = focal(final) + focal(image)",
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        grads = {name: record(p.grad) for name, p in model.named_parameters() if p.grad is not None}
+        optimizer.step()
+        log(
+            f"{prefix}step {step}: loss {loss.item():.9g} (final {loss_final.item():.9g}, image {loss_image.item():.9g}); "
+            f"{len(grads)} tensors / {sum(g.numel() for g in grads.values())} values got gradients"
+        )
+        losses.append((loss.item(), loss_final.item(), loss_image.item()))
+        key = f"{prefix}step{step}"
+        out[f"{key}/loss"] = record(loss.reshape(1))
+        out[f"{key}/loss_final"] = record(loss_final.reshape(1))
+        out[f"{key}/loss_image"] = record(loss_image.reshape(1))
+        out[f"{key}/final_score"] = record(preds)
+        out[f"{key}/image_score"] = record(preds2)
+        out[f"{key}/holistic_score"] = record(taps["hl_score"])
+        if prefix == "":
+            out[f"{key}/text_score"] = record(taps["text_score"].reshape(-1))
+            out[f"{key}/patch_map"] = record(taps["patch_ref_map"])
+            out[f"{key}/holistic_map"] = record(taps["holistic_map"])
+            out[f"{key}/residual"] = record(taps["token_ref"])
+        if step == 1:
+            exact = keep if prefix == "" else (lambda t: t.detach().clone())
+            out[f"{prefix}input/query_embedding"] = exact(model.parity_inputs["token"])
+            out[f"{prefix}input/prompt_embeddings"] = exact(model.parity_inputs["token_n"])
+            if prefix != "":
+                out[f"{prefix}input/text_score"] = exact(taps["text_score"].reshape(-1))
+                out[f"{prefix}input/patch_map"] = exact(taps["patch_ref_map"])
+        for name, grad in grads.items():
+            out[f"{key}/grad/{name}"] = grad
+        for name, value in model.state_dict().items():
+            # float64: only what a port holds (bn1 is never used; the counters are not floats).
+            wanted = prefix == "" or (".bn1." not in name and "num_batches" not in name)
+            if name.startswith(HEADS) and wanted:
+                out[f"{key}/param/{name}"] = record(value)
+    return losses
+
+
 def max_diff(a, b):
     return (a.double() - b.double()).abs().max().item()
 
@@ -253,53 +319,34 @@ def main():
     check(diff <= 1e-5, f"eval b=1 query 0 reproduces fixture {FIXTURE_CASE} (max diff {diff:.3g})")
 
     # --- training steps, in train_epoch()'s order ---------------------------------
-    optimizer = engine.eval("train", "optimizer", {"torch": torch, "model": model})
-    model.train()
     out = {
         "eval/final_score": keep(final4),
         "eval/image_score": keep(image4),
         "eval/holistic_score": keep(taps4["hl_score"]),
     }
-    losses = []
-    for step in range(1, STEPS + 1):
-        preds, preds2, taps = forward(inputs, types)
-        loss_fun = BinaryFocalLoss()
-        loss = engine.eval(
-            "train_epoch", "loss", {"loss_fun": loss_fun, "preds": preds, "preds2": preds2, "labels": labels}
-        )
-        misc.check_nan_losses(loss)
-        with torch.no_grad():
-            loss_final = BinaryFocalLoss()(preds, labels.float())
-            loss_image = BinaryFocalLoss()(preds2, labels.float())
-        check(loss.item() == (loss_final + loss_image).item(), f"step {step}: loss = focal(final) + focal(image)")
-        optimizer.zero_grad()
-        loss.backward()
-        grads = {name: keep(p.grad) for name, p in model.named_parameters() if p.grad is not None}
-        optimizer.step()
-        log(
-            f"step {step}: loss {loss.item():.9g} (final {loss_final.item():.9g}, image {loss_image.item():.9g}); "
-            f"{len(grads)} tensors / {sum(g.numel() for g in grads.values())} values got gradients"
-        )
-        losses.append((loss.item(), loss_final.item(), loss_image.item()))
-        prefix = f"step{step}"
-        out[f"{prefix}/loss"] = keep(loss.reshape(1))
-        out[f"{prefix}/loss_final"] = keep(loss_final.reshape(1))
-        out[f"{prefix}/loss_image"] = keep(loss_image.reshape(1))
-        out[f"{prefix}/final_score"] = keep(preds)
-        out[f"{prefix}/image_score"] = keep(preds2)
-        out[f"{prefix}/holistic_score"] = keep(taps["hl_score"])
-        out[f"{prefix}/text_score"] = keep(taps["text_score"].reshape(-1))
-        out[f"{prefix}/patch_map"] = keep(taps["patch_ref_map"])
-        out[f"{prefix}/holistic_map"] = keep(taps["holistic_map"])
-        out[f"{prefix}/residual"] = keep(taps["token_ref"])
-        if step == 1:
-            out["input/query_embedding"] = keep(model.parity_inputs["token"])
-            out["input/prompt_embeddings"] = keep(model.parity_inputs["token_n"])
-        for name, grad in grads.items():
-            out[f"{prefix}/grad/{name}"] = grad
-        for name, value in model.state_dict().items():
-            if name.startswith(HEADS):
-                out[f"{prefix}/param/{name}"] = keep(value)
+    losses = train_steps(engine, model, forward, inputs, types, labels, out, "", STEPS)
+
+    # --- the same in float64 --------------------------------------------------------
+    # Float32 cannot pin the gradients down to 1e-5: with a batch of four, the
+    # heads' BatchNorms amplify rounding, and AdamW's first update is about
+    # lr * sign(g) even where g is rounding noise. In float64 both vanish, so the
+    # math itself can be compared tightly. The original's own code, in float64.
+    model64 = InCTRL(None, config["embed_dim"], vision, text, False, cast_dtype=get_cast_dtype("fp32"))
+    model64.load_state_dict(state, strict=True)
+    model64.double()
+    inputs64 = [t.double() for t in inputs]
+
+    def forward64(batch_inputs, batch_types):
+        namespace = {"model": model64, "tokenizer": tokenizer, "inputs": batch_inputs, "types": batch_types}
+        preds, preds2 = engine.eval("train_epoch", "preds, preds2", namespace)
+        return preds, preds2, dict(model64.parity_taps)
+
+    # One step (the float32 run covers AdamW's second); values stored as float32.
+    train_steps(engine, model64, forward64, inputs64, types, labels.double(), out, "f64/", 1)
+    check(
+        max_diff(out["f64/step1/loss"], out["step1/loss"]) < 1e-5,
+        f"float64 step 1 loss {out['f64/step1/loss'].item():.9g} is the float32 one within 1e-5",
+    )
     got_grad = sorted(k.split("/", 2)[2] for k in out if k.startswith("step1/grad/"))
     check(
         got_grad == sorted(n for n in trainable if ".bn1." not in n),
@@ -358,6 +405,8 @@ Patches to the original (details in `patch_original.py`):
 3. Per-sample batching: the three `reshape`s that mix batch items for b > 1 (spec §4.1) replaced
    by permutes, so each query uses its own 3 layers and its own K prompts.
 4. A tap that keeps the intermediate tensors of the forward (no change to the computation).
+5. A tap that keeps the frozen tower's query and per-sample prompt embeddings just before the
+   adapter (`input/*`), so the trainable part can be checked on the original's own inputs.
 
 Checks the script ran: pixels and prompt tokens equal the tiny fixtures'; in eval mode query 0
 alone reproduces `case1/q0` of the tiny fixtures; the b = 4 eval forward equals 4 separate b = 1
@@ -378,8 +427,14 @@ Losses:
 - `step{{1,2}}/param/<state_dict key>`: every state_dict entry of adapter, diff_head and
   diff_head_ref after that step (parameters and BatchNorm running_mean, running_var, and
   num_batches_tracked as float).
+- `input/query_embedding` [4, 640], `input/prompt_embeddings` [4, 2, 640]: the frozen tower's
+  outputs as the adapter receives them.
+- `f64/...`: the same model and batch with `model.double()`, one step: `f64/input/*` (float64,
+  exactly; also `text_score` [4] and `patch_map` [4, 225]), then, stored as float32, the scores,
+  losses, `f64/step1/grad/*` and `f64/step1/param/*` (without bn1 and the counters).
 
 ## Comparing against it
+- In float64 nothing below applies: compare every value within 1e-5.
 - Gradients that are zero in exact arithmetic are rounding noise here: the biases of
   `projection1` and `projection2` feed a BatchNorm through a ReLU, so for a unit that is active
   on all 4 queries the bias gradient sums BatchNorm's input gradient over the batch, which is 0;
