@@ -20,8 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-if [ ! -d tools/node_modules/playwright-core ]; then
-  step "installing playwright-core (drives Debian's chromium; no browser download)"
+if [ ! -d tools/node_modules/playwright-core ] || [ ! -d tools/node_modules/axe-core ]; then
+  step "installing playwright-core (drives Debian's chromium; no browser download) and axe-core"
   (cd tools && npm ci --no-audit --no-fund)
 fi
 if ! python3 -c "import conformal_clip_data" 2>/dev/null; then

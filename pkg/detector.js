@@ -224,24 +224,47 @@ export class InctrlDetector extends EventTarget {
    * crop the model saw; Gaussian `sigma` in model-input pixels, default 4, 0 for none).
    * Aborting through `signal` stops before the next image and rejects the whole call.
    */
-  async score(images, { prompts, category, threshold, maps = false, onProgress, signal } = {}) {
+  async score(images, options = {}) {
+    throwIfAborted(options.signal);
+    this.#scoreArgs(options); // fail before reading any image
+    return this.#scoreItems(await prepareImages(images), options);
+  }
+
+  /**
+   * Scores a live video until stopped: a `MediaStream` (its first video track) or a
+   * playing `<video>`. Whenever the previous frame's score is done it takes the newest
+   * frame (frames that came meanwhile are skipped, never queued), at most `maxFps` per
+   * second, and calls `onResult` with `score`'s result for it plus `frameTime` (the
+   * frame's timestamp, ms). Frames move to the worker as `VideoFrame`s (`ImageBitmap`s
+   * where there is no `VideoFrame`), not copied on the page. `prompts`, `category`,
+   * `threshold` and `maps` are `score`'s. Returns `{stop, done}`: `stop()` or `signal`
+   * stop it, as does the end of the video or its track; `done` then resolves to the
+   * number of frames scored, or rejects with what stopped it (an error of `onResult`,
+   * a lost GPU, disposed prompts). The camera is the caller's: stopping leaves it on.
+   */
+  scoreStream(source, { onResult, signal, maxFps = Infinity, ...options } = {}) {
     throwIfAborted(signal);
-    const { record, name } = this.#target(prompts, category);
-    const limit = threshold === undefined ? this.#threshold : checkThreshold(threshold, 'threshold');
-    const sigma = mapSigma(maps);
-    const items = await prepareImages(images);
-    // Bitmaps made here are moved to the worker, not copied.
-    const transfer = items.filter((item) => item.owned).map((item) => item.image);
-    try {
-      return await this.#call(
-        'score',
-        { images: items.map(wire), prompts: record.remoteId, category: name, threshold: limit, maps: sigma !== null, sigma: sigma ?? undefined },
-        onProgress,
-        { signal, transfer },
-      );
-    } finally {
-      closeOwned(items); // no-op for the ones already moved
+    if (typeof onResult !== 'function') throw new InctrlError('scoreStream: onResult must be a function');
+    if (typeof maxFps !== 'number' || !(maxFps > 0)) {
+      throw new InctrlError(`maxFps: expected a number above 0, got ${String(maxFps)}`);
     }
+    const open = videoOpener(source);
+    this.#scoreArgs(options); // fail now, not at the first frame
+    const stopper = new AbortController();
+    const stop = () => stopper.abort();
+    signal?.addEventListener('abort', stop);
+    const done = (async () => {
+      const frames = newestFrames(await open(), stopper.signal);
+      try {
+        return await this.#scoreFrames(frames, { ...options, signal: stopper.signal }, onResult, 1000 / maxFps);
+      } finally {
+        frames.close();
+      }
+    })().finally(() => {
+      signal?.removeEventListener('abort', stop);
+      stopper.abort(); // ends the frame source on errors too
+    });
+    return { stop, done };
   }
 
   /**
@@ -322,6 +345,52 @@ export class InctrlDetector extends EventTarget {
     for (const record of this.#promptSets.values()) closeOwned(record.items);
     this.#promptSets.clear();
     this.#defaultPrompts = null;
+  }
+
+  /**
+   * `score`'s options as the worker's `score` takes them, or a clear error (no prompts or
+   * category, a bad threshold or maps). The threshold is the detector's at this call.
+   */
+  #scoreArgs({ prompts, category, threshold, maps = false }) {
+    const { record, name } = this.#target(prompts, category);
+    const limit = threshold === undefined ? this.#threshold : checkThreshold(threshold, 'threshold');
+    const sigma = mapSigma(maps);
+    return { prompts: record.remoteId, category: name, threshold: limit, maps: sigma !== null, sigma: sigma ?? undefined };
+  }
+
+  /** Scores prepared images (`{name, image, owned}`) with `score`'s options. */
+  async #scoreItems(items, options) {
+    // Bitmaps and video frames made here are moved to the worker, not copied.
+    const transfer = items.filter((item) => item.owned).map((item) => item.image);
+    try {
+      throwIfAborted(options.signal);
+      const args = { images: items.map(wire), ...this.#scoreArgs(options) };
+      return await this.#call('score', args, options.onProgress, { signal: options.signal, transfer });
+    } finally {
+      closeOwned(items); // no-op for the ones already moved
+    }
+  }
+
+  /** `scoreStream`'s loop: one frame at a time, at least `interval` ms apart; resolves to the count. */
+  async #scoreFrames(frames, options, onResult, interval) {
+    let count = 0;
+    for (;;) {
+      const started = performance.now();
+      const frame = await frames.next();
+      if (!frame) return count;
+      let result;
+      try {
+        [result] = await this.#scoreItems([{ name: `frame ${count + 1}`, image: frame.image, owned: true }], options);
+      } catch (error) {
+        if (error.kind === 'abort') return count;
+        throw error;
+      }
+      // A frame the worker finished after stop() is not reported.
+      if (options.signal.aborted) return count;
+      count += 1;
+      onResult({ ...result, frameTime: frame.time });
+      await delay(interval - (performance.now() - started), options.signal);
+    }
   }
 
   async #start(backend) {
@@ -503,6 +572,95 @@ function wire({ name, image }) {
 
 function closeOwned(items) {
   for (const item of items) if (item.owned) item.image.close();
+}
+
+/** Resolves after `ms` milliseconds, or at once when `signal` aborts. */
+function delay(ms, signal) {
+  if (!(ms > 0) || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
+
+/**
+ * `scoreStream`'s source as a function that resolves to `{video, ends, release}` once it
+ * plays: `ends` are the event targets and names that mean no more frames; `release`
+ * undoes what was set up here. Throws at once for anything else.
+ */
+function videoOpener(source) {
+  if (isA(source, 'HTMLVideoElement')) {
+    return async () => ({ video: source, ends: [[source, 'ended'], [source, 'emptied']], release() {} });
+  }
+  if (!isA(source, 'MediaStream')) {
+    throw new InctrlError('scoreStream: expected a MediaStream or an HTMLVideoElement');
+  }
+  const [track] = source.getVideoTracks();
+  if (!track) throw new InctrlError('scoreStream: the MediaStream has no video track');
+  return async () => {
+    // A video element of our own plays the track; nothing is shown.
+    const video = document.createElement('video');
+    video.muted = true;
+    video.playsInline = true;
+    const own = new MediaStream([track]);
+    video.srcObject = own;
+    await video.play();
+    // 'inactive' (Chromium) also covers the track being stopped on this page.
+    return { video, ends: [[track, 'ended'], [own, 'inactive']], release: () => { video.srcObject = null; } };
+  };
+}
+
+/**
+ * The newest frame of a playing video, each frame at most once: `next()` waits for a
+ * frame not yet taken (the video presents them; none are kept) and resolves to
+ * `{image: VideoFrame | ImageBitmap, time}` (ms), or to null once the video ended or
+ * `signal` aborted. `close()` releases the source.
+ */
+function newestFrames({ video, ends, release }, signal) {
+  let fresh = false;
+  let ended = signal.aborted;
+  let wake = () => {};
+  const presented = () => {
+    fresh = true;
+    wake();
+    handle = video.requestVideoFrameCallback(presented);
+  };
+  let handle = video.requestVideoFrameCallback(presented);
+  const end = () => {
+    ended = true;
+    wake();
+  };
+  for (const [target, type] of ends) target.addEventListener(type, end);
+  signal.addEventListener('abort', end);
+  return {
+    async next() {
+      while (!fresh && !ended) await new Promise((resolve) => { wake = resolve; });
+      if (ended) return null;
+      fresh = false;
+      return grabFrame(video);
+    },
+    close() {
+      video.cancelVideoFrameCallback(handle);
+      for (const [target, type] of ends) target.removeEventListener(type, end);
+      signal.removeEventListener('abort', end);
+      release();
+    },
+  };
+}
+
+/** The frame the video shows now, as a handle to its pixels (no copy where `VideoFrame` exists). */
+async function grabFrame(video) {
+  if (typeof VideoFrame === 'function') {
+    const image = new VideoFrame(video);
+    return { image, time: image.timestamp / 1000 };
+  }
+  const time = video.currentTime * 1000;
+  return { image: await createImageBitmap(video, BITMAP_OPTIONS), time };
 }
 
 const isA = (value, name) => typeof globalThis[name] === 'function' && value instanceof globalThis[name];

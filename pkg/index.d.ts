@@ -149,6 +149,23 @@ export interface ScoreResult {
   ms: number;
 }
 
+/** A `scoreStream` result: `score`'s result for one video frame. */
+export interface StreamResult extends ScoreResult {
+  /** The frame's timestamp in milliseconds (`VideoFrame.timestamp / 1000`; the video's current time where there is no `VideoFrame`). */
+  frameTime: number;
+}
+
+/** A running `scoreStream`. */
+export interface ScoreStream {
+  /** Stops it; no result is reported after this. The camera stays on (it is the caller's). */
+  stop(): void;
+  /**
+   * Resolves to the number of frames scored once stopped (`stop()`, the signal, or the
+   * end of the video or its track); rejects with the error that stopped it otherwise.
+   */
+  readonly done: Promise<number>;
+}
+
 /**
  * An error from the detector. `devicelost` and `fatal` mean the detector must be
  * re-created; `abort` (with `name` `AbortError`) means the caller's signal aborted the
@@ -240,6 +257,28 @@ export declare class InctrlDetector extends EventTarget {
       signal?: AbortSignal;
     },
   ): Promise<ScoreResult[]>;
+  /**
+   * Scores a live video until stopped: a `MediaStream` (its first video track) or a
+   * playing `<video>`. Whenever the previous frame's score is done it takes the newest
+   * frame (the ones in between are skipped, never queued), at most `maxFps` per second
+   * (default: as fast as scoring goes), and calls `onResult` with it. Frames move to the
+   * worker as `VideoFrame`s, not copied on the page. The other options are `score`'s.
+   */
+  scoreStream(
+    source: MediaStream | HTMLVideoElement,
+    options: {
+      onResult: (result: StreamResult) => void;
+      signal?: AbortSignal;
+      maxFps?: number;
+      /** Default: the `setPrompts` set. */
+      prompts?: PromptSet;
+      /** Default: the `setCategory` name. */
+      category?: string;
+      /** Default: `detector.threshold` at each frame; null: none. */
+      threshold?: number | null;
+      maps?: boolean | { sigma?: number };
+    },
+  ): ScoreStream;
   /**
    * Sets `threshold` at `falseAlarmRate` (default 0.01) from normal images alone: the
    * scores of `normals` against the prompt set (its own images among them left out), or,

@@ -445,7 +445,7 @@ async function readBody(response, phase, report, signal) {
 /**
  * What the module takes for one `{name, image}` from detector.js: encoded bytes
  * (decoded in Rust exactly as Pillow would: files, buffers, fetched URLs) or RGBA
- * pixels with a size (ImageData, and ImageBitmaps the browser decoded).
+ * pixels with a size (ImageData, and ImageBitmaps or VideoFrames the browser decoded).
  */
 async function toInput({ name, image }, index, signal) {
   name ??= `image ${index + 1}`;
@@ -459,18 +459,24 @@ async function toInput({ name, image }, index, signal) {
   if (ArrayBuffer.isView(image)) {
     return { name, bytes: new Uint8Array(image.buffer, image.byteOffset, image.byteLength) };
   }
-  if (typeof ImageData !== 'undefined' && image instanceof ImageData) {
+  if (isA(image, 'ImageData')) {
     const { buffer, byteOffset, byteLength } = image.data;
     return { name, width: image.width, height: image.height, rgba: new Uint8Array(buffer, byteOffset, byteLength) };
   }
-  if (typeof ImageBitmap !== 'undefined' && image instanceof ImageBitmap) {
-    const { width, height } = image;
+  // Bitmaps, and the video frames of scoreStream, moved here from the page.
+  if (isA(image, 'ImageBitmap') || isA(image, 'VideoFrame')) {
+    const width = image.displayWidth ?? image.width;
+    const height = image.displayHeight ?? image.height;
     const canvas = new OffscreenCanvas(width, height);
     const context = canvas.getContext('2d', { willReadFrequently: true });
-    context.drawImage(image, 0, 0);
-    image.close(); // this worker's copy
+    context.drawImage(image, 0, 0, width, height);
+    image.close(); // this worker's handle
     const data = context.getImageData(0, 0, width, height);
     return { name, width, height, rgba: new Uint8Array(data.data.buffer) };
   }
   throw new TypeError(`${name}: unsupported image type`);
+}
+
+function isA(value, name) {
+  return typeof self[name] === 'function' && value instanceof self[name];
 }

@@ -1,5 +1,8 @@
 // The demo page: wires the InctrlDetector API to the form controls.
 import { InctrlDetector } from './pkg/detector.js';
+import { listCameras, setupCamera, startInspection, stopCamera, stopInspection, updateCapture } from './camera.js';
+import { download, label, resultsCsv, resultsJson, stamp } from './export.js';
+import { paintMap, patchRange } from './heatmap.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -10,9 +13,16 @@ const demo = {
   detector: null,
   /** The normal examples' prompt set (a handle from encodePrompts). */
   prompts: null,
+  /** The files of the prompt set: dropped, or captured by the camera. */
+  promptFiles: [],
   /** Aborts the scoring in progress. */
   scoring: null,
+  /** Scored images in the order scored: score results plus `{index, file, backend, threads}`. */
   results: [],
+  /** Results scored so far in this session (numbers the rows, even after "clear results"). */
+  scored: 0,
+  /** The results table's order: `key` is `order`, `name` or `score`. */
+  sort: { key: 'score', descending: true },
   /** Extra normal images for calibration (none: the prompts, leave-one-out). */
   normals: [],
   /** The threshold the verdicts use (the slider's value; also `detector.threshold`). */
@@ -21,6 +31,8 @@ const demo = {
   calibration: null,
   /** Resolves once the detector has started (used by tests and scripts). */
   ready: null,
+  /** Resolves once the service worker keeps the page for offline use (or cannot). */
+  offline: null,
 };
 window.inctrlDemo = demo;
 
@@ -98,12 +110,14 @@ async function startDetector(backend) {
 
 async function switchBackend(backend) {
   $('backend-badge').textContent = 'switching…';
+  await stopInspection(); // the camera's frames would fail while the worker is replaced
   await guarded('Switching backend', async () => {
     await demo.detector.recreate({ backend, onProgress: showWeightsProgress });
     $('backend-select').value = backend;
   });
   hideWeightsProgress();
   showBackend();
+  startInspection();
 }
 
 // ---------- weights ----------
@@ -127,6 +141,7 @@ function hideWeightsProgress() {
 }
 
 async function loadWeights(source) {
+  await stopInspection(); // its prompt set belongs to the weights loaded now
   const info = await guarded('Loading weights', () =>
     demo.detector.loadWeights(source, { onProgress: showWeightsProgress }));
   hideWeightsProgress();
@@ -141,6 +156,7 @@ async function loadWeights(source) {
   setPromptsEnabled(false);
   demo.prompts?.dispose(); // encoded for the weights loaded before
   demo.prompts = null;
+  demo.promptFiles = [];
   // Loading weights clears the detector's threshold: the slider's stays in force, but a
   // calibration belongs to the weights that scored its normals.
   demo.detector.threshold = demo.threshold;
@@ -163,6 +179,7 @@ async function loadWeights(source) {
 function setPromptsEnabled(enabled) {
   $('prompt-files').disabled = !enabled;
   $('prompt-drop').classList.toggle('disabled', !enabled);
+  updateCapture();
   setQueriesEnabled(false);
 }
 
@@ -185,14 +202,23 @@ async function setCategory(name) {
   setPromptsEnabled(true);
 }
 
+/** Encodes `files` as the prompt set (replacing the last one); the camera inspects with the new one. */
 async function setPrompts(files) {
   const prompts = await guarded('Encoding the normal examples', () => demo.detector.encodePrompts(files));
   if (prompts === undefined) return;
+  await stopInspection(); // it scores with the set disposed here
   demo.prompts?.dispose();
   demo.prompts = prompts;
+  demo.promptFiles = files;
   $('k-badge').textContent = `K = ${prompts.count}`;
   $('prompt-thumbs').replaceChildren(...files.map(thumbnail));
   setQueriesEnabled(true);
+  startInspection();
+}
+
+/** A camera capture joins the prompt set (the last 8 are kept). */
+function addPrompt(file) {
+  return setPrompts([...demo.promptFiles, file].slice(-8));
 }
 
 function thumbnail(file) {
@@ -292,83 +318,137 @@ async function scoreFiles(files) {
     const scored = await guarded(`Scoring ${file.name}`, () =>
       demo.detector.score([file], { prompts: demo.prompts, maps: true, signal: scoring.signal }));
     const [result] = scored ?? [];
-    if (result) demo.results.push({ ...result, file });
+    if (result) {
+      demo.scored += 1;
+      const { backend, threads } = demo.detector;
+      demo.results.push({ ...result, index: demo.scored, file, backend, threads });
+    }
     renderResults();
   }
   if (demo.scoring === scoring) {
     demo.scoring = null;
     $('stop-button').hidden = true;
   }
-  const stopped = scoring.signal.aborted ? ' (stopped)' : '';
-  $('score-progress').textContent = demo.results.length ? `${demo.results.length} scored${stopped}` : '';
+  $('score-progress').textContent = scoring.signal.aborted ? 'Stopped.' : '';
 }
 
+/** How each sort key orders two results (ascending). */
+const ORDER = {
+  order: (a, b) => a.index - b.index,
+  name: (a, b) => a.name.localeCompare(b.name) || a.index - b.index,
+  score: (a, b) => a.score - b.score || a.index - b.index,
+};
+
 /**
- * Sorts the results and updates their verdicts; a result's picture is drawn once, and
- * again only when the colour range (the smallest to the largest patch value of all
- * results, so that maps compare) changes.
+ * Sorts the results table and updates its verdicts and summary; a result's picture is
+ * drawn once, and again only when the colour range (the smallest to the largest patch
+ * value of all results, so that maps compare) changes.
  */
 function renderResults() {
-  let range = [Infinity, -Infinity];
-  for (const { patchMap } of demo.results) {
-    for (const value of patchMap) range = [Math.min(range[0], value), Math.max(range[1], value)];
-  }
-  const sorted = [...demo.results].sort((a, b) => b.score - a.score);
+  const range = patchRange(demo.results);
+  const { key, descending } = demo.sort;
+  const sorted = [...demo.results].sort((a, b) => (descending ? -1 : 1) * ORDER[key](a, b));
   for (const result of sorted) {
-    result.view ??= resultItem(result);
+    result.view ??= resultRow(result);
     showVerdict(result);
-    const key = range.join();
-    if (result.view.range !== key) {
-      result.view.range = key;
+    if (result.view.range !== range.join()) {
+      result.view.range = range.join();
       drawAnomalyMap(result.view.canvas, result, range);
     }
   }
-  $('results').replaceChildren(...sorted.map((r) => r.view.item));
+  $('results').replaceChildren(...sorted.map((r) => r.view.row));
+  for (const header of document.querySelectorAll('#results-table th[aria-sort]')) {
+    const active = header.querySelector('button').dataset.sort === key;
+    header.setAttribute('aria-sort', active ? (descending ? 'descending' : 'ascending') : 'none');
+  }
+  showSummary(range);
+}
+
+/** "7 scored, 2 above the threshold 0.4000", the legend's range, and what can be exported. */
+function showSummary([low, high]) {
+  const total = demo.results.length;
+  const above = demo.results.filter((r) => label(r.score, demo.threshold) === 'anomalous').length;
+  const summary = $('results-summary');
+  summary.dataset.total = String(total);
+  summary.dataset.above = String(above);
+  summary.textContent = total
+    ? `${total} scored, ${above} above the threshold ${demo.threshold.toFixed(4)}`
+    : 'No results yet.';
+  $('legend-low').textContent = total ? low.toFixed(3) : 'low';
+  $('legend-high').textContent = total ? high.toFixed(3) : 'high';
+  for (const id of ['export-csv', 'export-json', 'clear-results']) $(id).disabled = total === 0;
+}
+
+/** Clicking a column's header sorts by it; clicking it again reverses the order. */
+function sortBy(key) {
+  const { sort } = demo;
+  demo.sort = sort.key === key ? { key, descending: !sort.descending } : { key, descending: key === 'score' };
+  renderResults();
 }
 
 /** Anomalous when the score is above the threshold, compared in f32 as the detector does. */
 function showVerdict(result) {
-  const anomalous = Math.fround(result.score) > Math.fround(demo.threshold);
-  const { item, verdict } = result.view;
-  item.className = `result ${anomalous ? 'anomalous' : 'normal'}`;
-  item.dataset.anomalous = String(anomalous);
-  verdict.textContent = anomalous ? 'anomalous' : 'normal';
+  const verdict = label(result.score, demo.threshold);
+  const { row } = result.view;
+  row.className = `result ${verdict}`;
+  row.dataset.anomalous = String(verdict === 'anomalous');
+  result.view.verdict.textContent = verdict;
 }
 
-function resultItem(result) {
-  const item = document.createElement('li');
-  item.dataset.name = result.name;
-  item.dataset.score = String(result.score);
+/** A table row: number, picture, name, score, verdict, components, time and a PNG download. */
+function resultRow(result) {
+  const row = document.createElement('tr');
+  row.dataset.name = result.name;
+  row.dataset.score = String(result.score);
 
   const canvas = document.createElement('canvas');
   canvas.className = 'anomaly-map';
-
-  const body = document.createElement('div');
-  body.className = 'result-body';
-  const title = document.createElement('h3');
-  title.append(text(result.name, 'name'));
-  title.title = result.name;
-  const verdict = document.createElement('span');
-  verdict.className = 'verdict';
-  title.append(verdict);
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', `${result.name} with its anomaly map`);
+  const name = document.createElement('th');
+  name.scope = 'row';
+  const { width, height } = result.anomalyMap;
+  name.append(text(result.name, 'name'), text(`${width}×${height} px`, 'muted'));
+  name.firstChild.title = result.name;
   const score = document.createElement('div');
   score.className = 'score';
-  score.append(bar(result.score), text(`${result.score.toFixed(4)}`, 'score-value'));
+  score.append(bar(result.score), text(result.score.toFixed(4), 'score-value'));
+  const verdict = text('', 'verdict');
   const details = document.createElement('dl');
-  for (const [label, value] of [
+  for (const [term, value] of [
     ['patch max', result.patchMax],
     ['text prior', result.textScore],
     ['image residual', result.imageScore],
     ['holistic', result.holisticScore],
   ]) {
-    details.append(text(label, 'dt'), text(value.toFixed(4), 'dd'));
+    details.append(text(term, 'dt'), text(value.toFixed(4), 'dd'));
   }
-  const { width, height } = result.anomalyMap;
-  const timing = text(`${width}×${height} px · ${Math.round(result.ms)} ms on ${backendLabel(demo.detector)}`, 'muted');
-  timing.classList.add('timing');
-  body.append(title, score, details, timing);
-  item.append(canvas, body);
-  return { item, canvas, verdict, range: null };
+  const png = document.createElement('button');
+  png.type = 'button';
+  png.className = 'secondary';
+  png.textContent = 'PNG';
+  png.setAttribute('aria-label', `Download ${result.name} with its anomaly map as PNG`);
+  png.addEventListener('click', () => guarded('Saving the PNG', () => exportPng(result)));
+
+  row.append(
+    cell('#', String(result.index)),
+    cell('Anomaly map', canvas),
+    name,
+    cell('Score', score),
+    cell('Verdict', verdict),
+    cell('Components', details),
+    cell('Time', text(`${Math.round(result.ms)} ms on ${backendLabel(result)}`, 'timing')),
+    cell('Download', png),
+  );
+  return { row, canvas, verdict, range: null };
+}
+
+/** A table cell; `heading` labels it where the narrow layout shows cells as a list. */
+function cell(heading, content) {
+  const td = document.createElement('td');
+  td.dataset.label = heading;
+  td.append(content);
+  return td;
 }
 
 function text(content, tag) {
@@ -388,12 +468,16 @@ function bar(value) {
 }
 
 /**
- * The whole image with its full-size anomaly map on top (sampled at the canvas's
- * resolution: the map is smooth). Pixels the model never saw (cut by its centre crop,
- * NaN in the map) are hatched grey.
+ * The file's own pixels at `w × h` (not turned by EXIF: the model's decoder does not turn
+ * them either), or null for a format the browser cannot show (e.g. TIFF: it still gets its map).
  */
-async function drawAnomalyMap(canvas, result, [low, high]) {
-  const { width, height, data } = result.anomalyMap;
+function picture(file, w, h) {
+  return createImageBitmap(file, { resizeWidth: w, resizeHeight: h, imageOrientation: 'none' }).catch(() => null);
+}
+
+/** The whole image with its full-size anomaly map on top, at most PICTURE_SIDE pixels long. */
+async function drawAnomalyMap(canvas, result, range) {
+  const { width, height } = result.anomalyMap;
   const scale = Math.min(1, PICTURE_SIDE / Math.max(width, height));
   const w = Math.max(1, Math.round(width * scale));
   const h = Math.max(1, Math.round(height * scale));
@@ -401,42 +485,87 @@ async function drawAnomalyMap(canvas, result, [low, high]) {
   canvas.height = h;
   canvas.dataset.mapWidth = String(width);
   canvas.dataset.mapHeight = String(height);
-  // The file's own pixels, not turned by EXIF (the model's decoder does not turn them either).
-  result.bitmap ??= createImageBitmap(result.file, { resizeWidth: w, resizeHeight: h, imageOrientation: 'none' })
-    .catch(() => null); // a format the browser cannot show (e.g. TIFF) still gets its map
-  const bitmap = await result.bitmap;
-  const context = canvas.getContext('2d');
-  context.fillStyle = '#2a2f3a';
-  context.fillRect(0, 0, w, h);
-  if (bitmap) context.drawImage(bitmap, 0, 0, w, h);
-  const overlay = new ImageData(w, h);
-  const span = high > low ? high - low : 1;
-  for (let y = 0; y < h; y += 1) {
-    const row = Math.min(height - 1, Math.floor(((y + 0.5) * height) / h)) * width;
-    for (let x = 0; x < w; x += 1) {
-      const value = data[row + Math.min(width - 1, Math.floor(((x + 0.5) * width) / w))];
-      const at = 4 * (y * w + x);
-      if (Number.isNaN(value)) {
-        overlay.data.set((x + y) % 8 < 3 ? [60, 64, 74, 215] : [150, 154, 164, 165], at);
-      } else {
-        const [r, g, b] = heatColor((value - low) / span);
-        overlay.data.set([r, g, b, 120], at);
-      }
-    }
-  }
-  const layer = new OffscreenCanvas(w, h);
-  layer.getContext('2d').putImageData(overlay, 0, 0);
-  context.drawImage(layer, 0, 0);
+  result.bitmap ??= picture(result.file, w, h);
+  paintMap(canvas.getContext('2d'), await result.bitmap, result.anomalyMap, w, h, range);
   canvas.dataset.drawn = 'true';
 }
 
-/** Dark blue → cyan → yellow → red. */
-function heatColor(t) {
-  const stops = [[30, 40, 140], [20, 170, 200], [250, 220, 60], [220, 40, 40]];
-  const x = Math.min(1, Math.max(0, t)) * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(x));
-  const f = x - i;
-  return stops[i].map((c, k) => Math.round(c + f * (stops[i + 1][k] - c)));
+/** The picture at the image's own size, its map coloured as in the table, as a PNG download. */
+async function exportPng(result) {
+  const { width, height } = result.anomalyMap;
+  const canvas = new OffscreenCanvas(width, height);
+  const bitmap = await picture(result.file, width, height);
+  paintMap(canvas.getContext('2d'), bitmap, result.anomalyMap, width, height, patchRange(demo.results));
+  bitmap?.close();
+  const stem = result.name.replace(/\.[^.]*$/, '');
+  download(await canvas.convertToBlob({ type: 'image/png' }), `${stem}-anomaly-map.png`);
+}
+
+function exportCsv() {
+  const csv = resultsCsv(demo.results, demo.threshold);
+  download(new Blob([csv], { type: 'text/csv' }), `inctrl-results-${stamp()}.csv`);
+}
+
+function exportJson() {
+  const json = resultsJson(demo.results, {
+    threshold: demo.threshold,
+    category: $('category-info').dataset.category ?? null,
+    prompts: demo.prompts?.names ?? [],
+  });
+  download(new Blob([json], { type: 'application/json' }), `inctrl-results-${stamp()}.json`);
+}
+
+/** "Clear results": forgets every result and its picture. */
+function clearResults() {
+  demo.scoring?.abort();
+  for (const result of demo.results) result.bitmap?.then((bitmap) => bitmap?.close());
+  demo.results = [];
+  $('score-progress').textContent = '';
+  renderResults();
+}
+
+// ---------- tabs ----------
+
+const TABS = ['tab-images', 'tab-camera'];
+
+/** Shows one tab's panel; leaving the camera turns it off. */
+function selectTab(id) {
+  for (const tab of TABS) {
+    const selected = tab === id;
+    $(tab).setAttribute('aria-selected', String(selected));
+    $(tab).tabIndex = selected ? 0 : -1;
+    $($(tab).getAttribute('aria-controls')).hidden = !selected;
+  }
+  if (id === 'tab-camera') guarded('Listing cameras', listCameras);
+  else stopCamera();
+}
+
+/** Arrow keys, Home and End move between tabs (the ARIA tabs pattern). */
+function tabKeys(event) {
+  const index = TABS.indexOf(event.target.id);
+  const next = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: TABS.length - 1 }[event.key];
+  if (next === undefined) return;
+  event.preventDefault();
+  const id = TABS[(next + TABS.length) % TABS.length];
+  selectTab(id);
+  $(id).focus();
+}
+
+// ---------- offline ----------
+
+/** Caches the page, the package and its modules (sw.js) so that it works offline; weights cache themselves. */
+async function registerServiceWorker() {
+  const status = $('offline-status');
+  if (!('serviceWorker' in navigator)) {
+    status.textContent = 'Offline use needs a secure page (https, or this machine).';
+    return;
+  }
+  const registered = await guarded('Preparing offline use', () => navigator.serviceWorker.register('sw.js'));
+  if (!registered) return;
+  await navigator.serviceWorker.ready;
+  status.textContent = 'Works offline: this page, the package and its WebAssembly modules are cached in this ' +
+    'browser, and so are weights once loaded.';
+  status.dataset.ready = 'true';
 }
 
 // ---------- wiring ----------
@@ -481,12 +610,24 @@ $('threshold').addEventListener('input', () => {
   $('calibration-info').dataset.byHand = 'true';
 });
 $('backend-select').addEventListener('change', (event) => switchBackend(event.target.value));
+for (const button of document.querySelectorAll('#results-table button.sort')) {
+  button.addEventListener('click', () => sortBy(button.dataset.sort));
+}
+$('export-csv').addEventListener('click', exportCsv);
+$('export-json').addEventListener('click', exportJson);
+$('clear-results').addEventListener('click', clearResults);
+for (const tab of TABS) {
+  $(tab).addEventListener('click', () => selectTab(tab));
+  $(tab).addEventListener('keydown', tabKeys);
+}
+setupCamera({ demo, guarded, backendLabel, addPrompt });
 $('stop-button').addEventListener('click', () => demo.scoring?.abort());
 $('clear-cache').addEventListener('click', async () => {
   const cleared = await guarded('Clearing the cache', () => InctrlDetector.clearCache());
   if (cleared !== undefined) $('model-info').textContent += cleared ? ' Cache cleared.' : ' The cache was empty.';
 });
 
+demo.offline = registerServiceWorker();
 demo.ready = (async () => {
   const backend = params.get('backend') ?? 'auto';
   $('backend-select').value = backend;

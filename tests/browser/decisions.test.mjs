@@ -329,10 +329,10 @@ test('demo: calibrate (leave-one-out, then from extra normals), the threshold on
     // Verdicts follow the threshold; every result carries its full-size map.
     const queries = ['gray_wide.png', 'rgba_tall.png', 'local_defect.jpg', 'global_defect.jpg', 'nominal_c.jpg', 'nominal_d.jpg', 'thin_strip.jpg'];
     await page.setInputFiles('#query-files', queries.map(image));
-    await waitFor((n) => document.querySelectorAll('#results li').length >= n
+    await waitFor((n) => document.querySelectorAll('#results tr').length >= n
       && !/Scoring/.test(document.getElementById('score-progress').textContent)
       && [...document.querySelectorAll('#results canvas')].every((c) => c.dataset.drawn === 'true'), queries.length);
-    const shown = await page.$$eval('#results li', (items) => items.map((item) => ({
+    const shown = await page.$$eval('#results tr', (items) => items.map((item) => ({
       name: item.dataset.name,
       score: Number(item.dataset.score),
       anomalous: item.dataset.anomalous === 'true',
@@ -355,7 +355,7 @@ test('demo: calibrate (leave-one-out, then from extra normals), the threshold on
     // The wide image's picture: the whole image (its aspect ratio), hatched grey where
     // the model did not see it, heat colours where it did.
     const wide = await page.evaluate(() => {
-      const item = document.querySelector('#results li[data-name="gray_wide.png"]');
+      const item = document.querySelector('#results tr[data-name="gray_wide.png"]');
       const canvas = item.querySelector('canvas');
       const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
       const rgb = (x, y) => Array.from(pixels.subarray(4 * (y * canvas.width + x), 4 * (y * canvas.width + x) + 3));
@@ -379,7 +379,7 @@ test('demo: calibrate (leave-one-out, then from extra normals), the threshold on
     assert.ok(wide.centre.every((p) => saturation(p) > 20), `centre: ${JSON.stringify(wide.centre)}`);
 
     await page.screenshot({ path: join(ARTIFACTS, 'demo-calibrated-maps.png'), fullPage: true });
-    await page.locator('#results li[data-name="gray_wide.png"]').screenshot({ path: join(ARTIFACTS, 'demo-map-wide.png') });
+    await page.locator('#results tr[data-name="gray_wide.png"]').screenshot({ path: join(ARTIFACTS, 'demo-map-wide.png') });
 
     // Moving the slider by hand moves the verdicts and the detector's threshold.
     await page.evaluate(() => {
@@ -388,7 +388,7 @@ test('demo: calibrate (leave-one-out, then from extra normals), the threshold on
       range.dispatchEvent(new Event('input'));
     });
     assert.equal(await page.evaluate(() => window.inctrlDemo.detector.threshold), 0);
-    assert.ok((await page.$$eval('#results li', (items) => items.map((i) => i.dataset.anomalous))).every((a) => a === 'true'));
+    assert.ok((await page.$$eval('#results tr', (items) => items.map((i) => i.dataset.anomalous))).every((a) => a === 'true'));
     assert.deepEqual(consoleErrors, []);
   } finally {
     await context.close();

@@ -9,7 +9,9 @@ import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { ARTIFACTS, image, launchBrowser, nativeScores, openDemo, startServer } from './harness.mjs';
+import {
+  ARTIFACTS, image, launchBrowser, nativeScores, openDemo, scoreThroughThePage, startServer, waitForResults,
+} from './harness.mjs';
 
 const QUERIES = ['nominal_c.jpg', 'nominal_d.jpg', 'local_defect.jpg', 'global_defect.jpg', 'gray_wide.png', 'rgba_tall.png', 'thin_strip.jpg'];
 const TIMEOUT = { timeout: 600_000 };
@@ -42,17 +44,10 @@ async function errors(page) {
 }
 
 async function scoresOnPage(page) {
-  return page.$$eval('#results li', (items) =>
+  return page.$$eval('#results tr', (items) =>
     items.map((item) => ({ name: item.dataset.name, score: Number(item.dataset.score) })));
 }
 
-async function waitForResults(page, count) {
-  await page.waitForFunction(
-    (n) => document.querySelectorAll('#results li').length >= n && !/Scoring/.test(document.getElementById('score-progress').textContent),
-    count,
-    TIMEOUT,
-  );
-}
 
 function assertScoresMatch(scores, tolerance) {
   for (const { name, score } of scores) {
@@ -60,18 +55,6 @@ function assertScoresMatch(scores, tolerance) {
     const diff = Math.abs(score - expected.get(name));
     assert.ok(diff <= tolerance, `${name}: page ${score} vs native ${expected.get(name)} (diff ${diff})`);
   }
-}
-
-/** Category, prompts and queries through the page's own controls; waits for `scored` results. */
-async function scoreThroughThePage(page, queries, scored) {
-  await page.waitForSelector('#model-info[data-loaded="true"]', TIMEOUT);
-  await page.fill('#category', 'metal_nut');
-  await page.click('#category-button');
-  await page.waitForSelector('#category-info[data-category="metal_nut"]', TIMEOUT);
-  await page.setInputFiles('#prompt-files', [image('nominal_a.jpg'), image('nominal_b.jpg')]);
-  await page.waitForFunction(() => document.getElementById('k-badge').textContent === 'K = 2', null, TIMEOUT);
-  await page.setInputFiles('#query-files', queries);
-  await waitForResults(page, scored);
 }
 
 function assertOnlyOwnOriginGets(requests, label, own = server) {

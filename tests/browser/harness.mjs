@@ -32,11 +32,12 @@ export function image(name) {
 }
 
 /**
- * Serves `directory` (default www/) on a free port, cross-origin isolated unless
- * `isolated` is false; records every request the server answers: {method, path, status}.
+ * Serves `directory` (default www/) on `port` (default: a free one), cross-origin isolated
+ * unless `isolated` is false; records every request the server answers: {method, path,
+ * status}. `stop()` resolves once the server has exited.
  */
-export async function startServer({ isolated = true, directory = join(root, 'www') } = {}) {
-  const args = [join(root, 'tools/serve.py'), directory, '0', ...(isolated ? [] : ['--no-isolation'])];
+export async function startServer({ isolated = true, directory = join(root, 'www'), port = 0 } = {}) {
+  const args = [join(root, 'tools/serve.py'), directory, String(port), ...(isolated ? [] : ['--no-isolation'])];
   const server = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const requests = [];
   server.stderr.on('data', (chunk) => {
@@ -52,16 +53,25 @@ export async function startServer({ isolated = true, directory = join(root, 'www
     });
     server.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
-  return { url, requests, stop: () => server.kill() };
+  const exited = new Promise((resolveExit) => server.on('exit', resolveExit));
+  return { url, requests, stop: () => { server.kill(); return exited; } };
 }
 
-export async function launchBrowser() {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+/** Chromium's fake camera (a moving test pattern), granted without asking. */
+export const FAKE_CAMERA = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+
+export async function launchBrowser(extraArgs = []) {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
-/** Opens the demo and records every request the page and its worker make. */
-export async function openDemo(browser, baseUrl, query) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+/**
+ * Opens the demo and records every request the page and its worker make. `options`
+ * go to the browser context (e.g. `bypassCSP` to inject test scripts); `init` runs in
+ * the page before its own scripts.
+ */
+export async function openDemo(browser, baseUrl, query, { init, ...options } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, ...options });
+  if (init) await context.addInitScript(init);
   const page = await context.newPage();
   const requests = [];
   context.on('request', (request) => {
@@ -118,4 +128,69 @@ export async function openPage(browser, baseUrl, path) {
   await page.goto(new URL(path, baseUrl).href);
   await page.waitForFunction(() => window.inctrlReady === true);
   return { context, page, requests };
+}
+
+const WAIT = { timeout: 300_000 };
+
+/** Waits until the demo shows `count` results, none being scored. */
+export async function waitForResults(page, count) {
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('#results tr').length >= n && !/Scoring/.test(document.getElementById('score-progress').textContent),
+    count,
+    WAIT,
+  );
+}
+
+/** Through the demo's own controls (weights loading): category metal_nut, normal examples a and b. */
+export async function promptThroughThePage(page) {
+  await page.waitForSelector('#model-info[data-loaded="true"]', WAIT);
+  await page.fill('#category', 'metal_nut');
+  await page.click('#category-button');
+  await page.waitForSelector('#category-info[data-category="metal_nut"]', WAIT);
+  await page.setInputFiles('#prompt-files', [image('nominal_a.jpg'), image('nominal_b.jpg')]);
+  await page.waitForFunction(() => document.getElementById('k-badge').textContent === 'K = 2', null, WAIT);
+}
+
+/** Category, prompts and queries through the page's own controls; waits for `scored` results. */
+export async function scoreThroughThePage(page, queries, scored) {
+  await promptThroughThePage(page);
+  await page.setInputFiles('#query-files', queries);
+  await waitForResults(page, scored);
+}
+
+/** Moves the demo's threshold slider to `value` as a person dragging it would. */
+export async function setSlider(page, value) {
+  await page.evaluate((v) => {
+    const range = document.getElementById('threshold');
+    range.value = String(v);
+    range.dispatchEvent(new Event('input'));
+  }, value);
+}
+
+/** `[width, height]` of a PNG file's bytes (its IHDR chunk), after checking its signature. */
+export function pngSize(bytes) {
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  if (!bytes.subarray(0, 8).equals(signature) || bytes.toString('latin1', 12, 16) !== 'IHDR') {
+    throw new Error('not a PNG file');
+  }
+  return [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+}
+
+/** The file a click on `selector` downloads: `{name, bytes}`. */
+export async function downloadOf(page, selector) {
+  const [download] = await Promise.all([page.waitForEvent('download', WAIT), page.click(selector)]);
+  return { name: download.suggestedFilename(), bytes: readFileSync(await download.path()) };
+}
+
+/**
+ * The serious and critical accessibility violations axe-core (tools/node_modules) finds
+ * in the page, one line each. The page's CSP forbids injected scripts: open it in a
+ * context with `bypassCSP`.
+ */
+export async function axeViolations(page) {
+  await page.addScriptTag({ path: join(root, 'tools/node_modules/axe-core/axe.min.js') });
+  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`));
+  return violations;
 }

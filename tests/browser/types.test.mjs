@@ -1,7 +1,8 @@
 // The TypeScript declarations (pkg/index.d.ts): a strict `tsc --noEmit` accepts the
 // example that uses every public API (tests/types/example.ts), rejects misuse (the
-// device-loss test hook is not public, config is an object, the threshold a number),
-// and every public method of the runtime classes is declared and used by the example.
+// device-loss test hook is not public, config is an object, the threshold a number,
+// a stream needs onResult), and every public method of the runtime classes is
+// declared and used by the example.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -36,6 +37,7 @@ test('tsc rejects what is not public API', () => {
     "  await detector.loadWeights('checkpoint.pyth', { config: '{\"embed_dim\": 640}' });",
     '  await detector.score([42]);',
     "  detector.threshold = 'high';",
+    '  detector.scoreStream(new MediaStream(), { maxFps: 5 });',
     '  return new PromptSet();',
     '}',
     '',
@@ -52,7 +54,8 @@ test('tsc rejects what is not public API', () => {
     [4, /Type 'string' is not assignable to type 'ClipConfig'/],
     [5, /not assignable to parameter of type 'Iterable<ImageInput>'/],
     [6, /Type 'string' is not assignable to type 'number'/],
-    [7, /Constructor of class 'PromptSet' is private/],
+    [7, /Property 'onResult' is missing/],
+    [8, /Constructor of class 'PromptSet' is private/],
   ]) {
     assert.match(output, new RegExp(`misuse\\.ts\\(${line},\\d+\\): error TS\\d+: .*${message.source}`), output);
   }

@@ -13,6 +13,8 @@ import {
   type LoadProgress,
   type ScoreProgress,
   type ScoreResult,
+  type ScoreStream,
+  type StreamResult,
   type WeightsInfo,
 } from 'inctrl-web';
 
@@ -131,6 +133,24 @@ export async function example(
   }
   detector.threshold = null;
   console.log(decided.length);
+
+  // A camera, live: the newest frame whenever the last score is done, at most 5 per second.
+  const camera: MediaStream = await navigator.mediaDevices.getUserMedia({ video: true });
+  const live: ScoreStream = detector.scoreStream(camera, {
+    onResult: ({ score, frameTime, patchMap, anomalyMap }: StreamResult) => console.log(score, frameTime, patchMap.length, anomalyMap?.width),
+    maxFps: 5,
+    prompts: screws,
+    category: 'screw',
+    threshold: 0.4,
+    maps: true,
+    signal: controller.signal,
+  });
+  const fromVideo = detector.scoreStream(video, { onResult: (r) => console.log(r.name, r.anomalous) });
+  live.stop();
+  fromVideo.stop();
+  const frames: number = (await live.done) + (await fromVideo.done);
+  console.log(frames);
+  camera.getTracks().forEach((track) => track.stop());
   screws.dispose();
 
   try {
