@@ -4,6 +4,12 @@
 # gradients and parameters.
 #
 #   tools/train-parity/run.sh ORIGINAL [OUT_DIR]
+#   tools/train-parity/run.sh --time ORIGINAL IMAGES_DIR [time_step.py options]
+#
+# --time runs time_step.py instead of train_step.py (same venv and patched copy):
+# the original's training step at full size (ViT-B-16-plus-240, random init) on
+# the CPU, 2 threads, batch 16 (8 normal + 8 anomalous from IMAGES_DIR/nominal and
+# its other sub-folders), K = 2; prints one JSON line. See its docstring.
 #
 # ORIGINAL is a checkout of mala-lab/InCTRL or a bare mirror of it (its HEAD is
 # used; the patches expect commit cc535d0 and stop on any other text).
@@ -39,13 +45,22 @@ die() {
     exit 1
 }
 
-[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: $0 ORIGINAL_CHECKOUT_OR_BARE_MIRROR [OUT_DIR]"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-original=$1
-out=${2:-$root/tests/fixtures/train-step}
-fixtures=$(cd "${FIXTURES:-$root/../shared/fixtures/tiny}" 2>/dev/null && pwd) || die "no fixture folder ${FIXTURES:-$root/../shared/fixtures/tiny} (set FIXTURES)"
-[ -f "$fixtures/model.pyth" ] || die "no tiny fixtures at $fixtures (set FIXTURES)"
+if [ "${1:-}" = --time ]; then
+    [ $# -ge 3 ] || die "usage: $0 --time ORIGINAL_CHECKOUT_OR_BARE_MIRROR IMAGES_DIR [time_step.py options]"
+    mode=time
+    original=$2
+    images=$(cd "$3" 2>/dev/null && pwd) || die "no image folder $3"
+    shift 3
+else
+    [ $# -ge 1 ] && [ $# -le 2 ] || die "usage: $0 ORIGINAL_CHECKOUT_OR_BARE_MIRROR [OUT_DIR]"
+    mode=train
+    original=$1
+    out=${2:-$root/tests/fixtures/train-step}
+    fixtures=$(cd "${FIXTURES:-$root/../shared/fixtures/tiny}" 2>/dev/null && pwd) || die "no fixture folder ${FIXTURES:-$root/../shared/fixtures/tiny} (set FIXTURES)"
+    [ -f "$fixtures/model.pyth" ] || die "no tiny fixtures at $fixtures (set FIXTURES)"
+fi
 
 # --- 1. Python ------------------------------------------------------------------
 torch_venv=$root/target/torch-venv
@@ -95,4 +110,8 @@ esac
 "$venv/bin/python" "$here/patch_original.py" "$tmp/src"
 
 # --- 3. The training step -------------------------------------------------------------
-"$venv/bin/python" "$here/train_step.py" --src "$tmp/src" --fixtures "$fixtures" --out "$out" --commit "$commit"
+if [ "$mode" = time ]; then
+    "$venv/bin/python" "$here/time_step.py" --src "$tmp/src" --images "$images" --commit "$commit" "$@"
+else
+    "$venv/bin/python" "$here/train_step.py" --src "$tmp/src" --fixtures "$fixtures" --out "$out" --commit "$commit"
+fi
