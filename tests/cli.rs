@@ -8,17 +8,6 @@ use std::path::{Path, PathBuf};
 use common::*;
 use serde::Deserialize;
 
-/// Runs a command that must succeed and returns its stdout.
-fn success(args: &[&str]) -> String {
-    let out = run_inctrl(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Runs a command that must fail and returns its one-line error.
 fn failure(args: &[&str]) -> String {
     let out = run_inctrl(args);
@@ -62,7 +51,7 @@ fn convert(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
         path(&out),
     ];
     args.extend_from_slice(extra);
-    success(&args);
+    inctrl_stdout(&args);
     out
 }
 
@@ -87,7 +76,7 @@ fn score_case1(weights: &Path, extra: &[&str]) -> Report {
     }
     args.extend_from_slice(extra);
     args.extend(images[case.prompts.len()..].iter().map(|p| path(p)));
-    serde_json::from_str(&success(&args)).unwrap()
+    serde_json::from_str(&inctrl_stdout(&args)).unwrap()
 }
 
 fn assert_matches_reference(report: &Report) {
@@ -148,7 +137,7 @@ fn table_format_lists_every_query() {
         image_path("nominal_b.jpg"),
         image_path("local_defect.jpg"),
     );
-    let table = success(&[
+    let table = inctrl_stdout(&[
         "score",
         "--weights",
         path(&checkpoint),

@@ -8,10 +8,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{fixture, python_package_dir, rows_written};
+use common::{fixture, inctrl, python_package_dir, rows_written, run};
 use inctrl::eval::metrics::{auroc, average_precision};
 use serde_json::Value;
 
@@ -19,20 +19,6 @@ const TEST_NORMALS: usize = 377;
 const TEST_ANOMALIES: usize = 313 + 402;
 const TRAIN_NORMALS: usize = 1131;
 const SEEDS: [u32; 2] = [10, 11];
-
-fn inctrl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_inctrl"))
-}
-
-fn run(command: &mut Command) -> Output {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// The `data/` folder of the installed `elpv-dataset` package.
 fn elpv_source() -> PathBuf {

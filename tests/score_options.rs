@@ -11,21 +11,11 @@ use inctrl::maps::{DEFAULT_SIGMA, anomaly_map};
 use inctrl::preprocess::preprocess_image;
 use serde_json::Value;
 
-fn inctrl(args: &[&str]) -> String {
-    let out = run_inctrl(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// `<work>/tiny.bpk`, prompts in `<work>/good/` and queries in `<work>/queries/`.
 fn workspace() -> tempfile::TempDir {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    inctrl(&[
+    inctrl_stdout(&[
         "convert",
         "--checkpoint",
         path(&fixture("model.pyth")),
@@ -65,7 +55,7 @@ fn score(dir: &Path, extra: &[&str]) -> String {
         "metal_nut",
     ];
     args.extend_from_slice(extra);
-    inctrl(&args)
+    inctrl_stdout(&args)
 }
 
 fn results(json: &str) -> Vec<Value> {
@@ -296,7 +286,7 @@ fn calibrate_sets_the_threshold_from_normals_or_leave_one_out() {
             path(&good),
         ];
         args.extend_from_slice(extra);
-        serde_json::from_str(&inctrl(&args)).unwrap()
+        serde_json::from_str(&inctrl_stdout(&args)).unwrap()
     };
     // Four normals (the prompts among them are left out): k = ⌊0.4 · 5⌋ = 2,
     // the second-largest of their scores against the prompts.

@@ -7,28 +7,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{fixture, image_path, python_package_dir, rows_written};
+use common::{fixture, image_path, inctrl, python_package_dir, rows_written, run};
 use serde_json::{Value, json};
 
 const STEPS_PER_EPOCH: usize = 20;
 const EPOCHS: usize = 4;
-
-fn inctrl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_inctrl"))
-}
-
-fn run(command: &mut Command) -> Output {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// The first `count` images of a folder, sorted.
 fn first_images(dir: &Path, count: usize) -> Vec<PathBuf> {

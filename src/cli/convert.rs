@@ -61,8 +61,8 @@ fn precision(half: bool) -> Precision {
 pub fn run(args: ConvertArgs) -> Result<()> {
     let device = Device::flex();
     let config = read_config(args.bundle.config.as_deref())?;
-    eprintln!("loading {} ...", args.checkpoint.display());
     let mut detector = Detector::open(&args.checkpoint, Some(config), &device)?;
+    eprintln!("loaded {}", args.checkpoint.display());
 
     let categories = bundle_categories(&args.categories);
     let mut progress = Progress::new("text prototypes", categories.len(), "categories");

@@ -100,12 +100,30 @@ pub fn values<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Vec<f32> {
     tensor.into_data().convert::<f32>().try_to_vec().unwrap()
 }
 
+/// A command for the `inctrl` binary built for these tests.
+pub fn inctrl() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_inctrl"))
+}
+
 /// Runs the `inctrl` binary built for these tests.
 pub fn run_inctrl(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_inctrl"))
-        .args(args)
-        .output()
-        .unwrap()
+    inctrl().args(args).output().unwrap()
+}
+
+/// Runs a command that must succeed.
+pub fn run(command: &mut std::process::Command) -> std::process::Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `inctrl` with `args`, which must succeed, and returns its stdout.
+pub fn inctrl_stdout(args: &[&str]) -> String {
+    String::from_utf8(run(inctrl().args(args)).stdout).unwrap()
 }
 
 /// A path as a command-line argument.
