@@ -119,8 +119,11 @@ test('scoreStream() scores the newest camera frames until stopped, and no more a
     assert.equal(out.slow.length, out.slowAtStop, 'no result after the signal aborted');
     assert.ok(out.slow.length >= 2, `capped results arrive: ${out.slow.length}`);
     assert.ok(out.slow.length <= Math.ceil(4 * out.seconds) + 1, `maxFps 4: ${out.slow.length} in ${out.seconds} s`);
-    // Grabs are 250 ms apart; the newest frame at a grab is up to one camera frame (50 ms) old.
-    assert.ok(out.slow.every((t, i) => i === 0 || t - out.slow[i - 1] >= 250 - 50 - 25), `at most 4 frames/s: ${out.slow}`);
+    // Grabs are 250 ms apart. Single gaps between the frames' own times can be shorter when
+    // a loaded machine delivers one camera frame late (CI saw 150 ms once), so the check is
+    // on the average: without the cap it is one score's time (about 100-200 ms here).
+    const averageGap = (out.slow.at(-1) - out.slow[0]) / (out.slow.length - 1);
+    assert.ok(averageGap >= 250 - 25, `at most 4 frames/s: ${averageGap} ms apart on average (${out.slow})`);
     assert.equal(out.bitmaps, 0, 'frames went to the worker as VideoFrames, not as bitmaps copied on the page');
     assert.match(out.failures['no onResult'], /onResult must be a function/);
     assert.match(out.failures['not a video'], /expected a MediaStream or an HTMLVideoElement/);
