@@ -248,7 +248,9 @@ fn write_records(
             .visual
             .forward(detector.stack_images(&pixels, "training")?);
         let text_scores = batch_text_scores(detector, batch, &vision.embedding)?;
-        let [embedding, layer7, layer9, layer11] = pollster::block_on(read_all([
+        // One readback per batch.
+        let [text_scores, embedding, layer7, layer9, layer11] = pollster::block_on(read_all([
+            text_scores.unsqueeze_dim(0),
             vision.embedding.clone(),
             flatten(&vision.layer_tokens[0]),
             flatten(&vision.layer_tokens[1]),
@@ -277,20 +279,19 @@ fn write_records(
     out.flush().map_err(|e| Error::io(path.display(), e))
 }
 
-/// Each image's text prior with its own category's prototypes.
+/// Each image's text prior with its own category's prototypes, `[batch]`.
 fn batch_text_scores(
     detector: &mut Detector,
     batch: &[CacheEntry],
     embedding: &Tensor<2>,
-) -> Result<Vec<f32>> {
+) -> Result<Tensor<1>> {
     let mut scores = Vec::with_capacity(batch.len());
     for (i, entry) in batch.iter().enumerate() {
         let category = detector.category(&entry.category)?;
         let (_, score) = text_prior(embedding.clone().narrow(0, i, 1), category.prototypes);
-        let [value] = pollster::block_on(read_all([score.unsqueeze_dim(0)]))?;
-        scores.push(value[0]);
+        scores.push(score);
     }
-    Ok(scores)
+    Ok(Tensor::cat(scores, 0))
 }
 
 /// `[batch, tokens, width]` → `[batch, tokens · width]`, for reading back.

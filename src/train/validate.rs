@@ -1,7 +1,7 @@
 //! `--val`: the evaluation protocol on cached features after each epoch, through
 //! the inference code path (eval-mode BatchNorm), to keep the best epoch.
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::cache::FeatureCache;
 use crate::detector::read_all;
@@ -37,8 +37,8 @@ pub fn validate(
         .map(|category| {
             let prompts = model.prompt_features(cache.vision_output(&category.prompts, device));
             let width = category.prototypes.len() / 2;
-            let prototypes = burn::tensor::Tensor::from_data(
-                burn::tensor::TensorData::new(category.prototypes.clone(), [2, width]),
+            let prototypes = Tensor::from_data(
+                TensorData::new(category.prototypes.clone(), [2, width]),
                 device,
             );
             let mut scores = Vec::with_capacity(category.test.len());

@@ -390,22 +390,22 @@ impl Run {
             }
             None => None,
         };
-        let bundle = |path: &Path| {
-            let writer = write_bundle(
-                &model,
-                detector.config(),
-                detector.text_table(),
-                Precision::F32,
-                model.text.is_some(),
-            );
-            write_file(writer, path)
-        };
-        bundle(&args.out.join("model.bpk"))?;
+        let last = args.out.join("model.bpk");
+        let writer = write_bundle(
+            &model,
+            detector.config(),
+            detector.text_table(),
+            Precision::F32,
+            model.text.is_some(),
+        );
+        write_file(writer, &last)?;
         if let Some(value) = auroc
             && self.best_auroc.is_none_or(|best| value > best)
         {
             self.best_auroc = Some(value);
-            bundle(&args.out.join("best.bpk"))?;
+            // The same bytes: no second serialisation.
+            let best = args.out.join("best.bpk");
+            std::fs::copy(&last, &best).map_err(|e| Error::io(best.display(), e))?;
         }
         let mean_loss = self.log.mean_loss_of(epoch);
         self.log.epoch(EpochRow {
