@@ -280,9 +280,22 @@ function describe(fallbackReason, threadsReason) {
 }
 
 /**
+ * A module whose one function multiplies and adds with `f32x4.relaxed_madd`: it
+ * validates where the threaded module's matrix kernel can run.
+ */
+const RELAXED_SIMD_PROBE = (() => {
+  const f32x4Zero = [0x43, 0, 0, 0, 0, 0xfd, 0x13]; // f32.const 0, f32x4.splat
+  const body = [0, ...f32x4Zero, ...f32x4Zero, ...f32x4Zero, 0xfd, 0x85, 0x02, 0x1a, 0x0b]; // madd, drop, end
+  const header = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
+  const types = [1, 4, 1, 0x60, 0, 0]; // one type: () -> ()
+  const functions = [3, 2, 1, 0];
+  return new Uint8Array([...header, ...types, ...functions, 0x0a, body.length + 2, 1, body.length, ...body]);
+})();
+
+/**
  * The CPU module: threaded, with `threads` workers (default: one per logical
- * core), when the page is cross-origin isolated and more than one is wanted;
- * else single-threaded, with the reason.
+ * core), when the page is cross-origin isolated, the browser has relaxed SIMD
+ * and more than one is wanted; else single-threaded, with the reason.
  */
 async function cpuModule(threads) {
   const cores = navigator.hardwareConcurrency || 1;
@@ -294,6 +307,8 @@ async function cpuModule(threads) {
     threadsReason =
       'the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin ' +
       'and Cross-Origin-Embedder-Policy: require-corp)';
+  } else if (!WebAssembly.validate(RELAXED_SIMD_PROBE)) {
+    threadsReason = 'this browser lacks WebAssembly relaxed SIMD, which the threaded module is built with';
   } else {
     try {
       const module = await loadModule('./inctrl_threads.js');

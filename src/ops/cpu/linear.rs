@@ -2,7 +2,7 @@
 //! the bias and applies the activation or the residual connection.
 
 use super::math::{gelu, quick_gelu};
-use super::parallel::{for_each_row_block, gemm_parallelism};
+use super::parallel::for_each_row_block;
 use crate::ops::Activation;
 
 /// What happens to `x·W + b` before it is stored.
@@ -36,6 +36,25 @@ pub fn linear(x: &[f32], weight: Weight, bias: Option<&[f32]>, epilogue: Epilogu
     let [k, n] = weight.dims;
     let rows = x.len() / k;
     assert_eq!(rows * k, x.len(), "input rows must be {k} wide");
+    let mut out = product(x, weight, rows);
+    for_each_row_block(&mut out, n, |first_row, block| {
+        finish_rows(block, n, first_row, bias, epilogue)
+    });
+    out
+}
+
+/// `x·W` as a row-major `[rows, n]` buffer: the browser modules' panel kernel.
+#[cfg(target_arch = "wasm32")]
+fn product(x: &[f32], weight: Weight, rows: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * weight.dims[1]];
+    super::panel_gemm::product(x, weight, &mut out);
+    out
+}
+
+/// `x·W` as a row-major `[rows, n]` buffer: the `gemm` crate's AVX kernels.
+#[cfg(not(target_arch = "wasm32"))]
+fn product(x: &[f32], weight: Weight, rows: usize) -> Vec<f32> {
+    let [k, n] = weight.dims;
     let mut out = Vec::with_capacity(rows * n);
     // SAFETY: `gemm` writes every element of the `rows × n` row-major output
     // (read_dst is false) before the length is set; the inputs are in bounds:
@@ -60,13 +79,10 @@ pub fn linear(x: &[f32], weight: Weight, bias: Option<&[f32]>, epilogue: Epilogu
             false,
             false,
             false,
-            gemm_parallelism(),
+            gemm::Parallelism::Rayon(0),
         );
         out.set_len(rows * n);
     }
-    for_each_row_block(&mut out, n, |first_row, block| {
-        finish_rows(block, n, first_row, bias, epilogue)
-    });
     out
 }
 

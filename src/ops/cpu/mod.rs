@@ -8,6 +8,8 @@ mod simd;
 pub mod attention;
 pub mod linear;
 pub mod math;
+#[cfg(any(target_arch = "wasm32", test))]
+mod panel_gemm;
 mod parallel;
 
 /// The pool size the browser module reports as `detector.threads`.

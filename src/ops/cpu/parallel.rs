@@ -2,14 +2,6 @@
 //! the threaded WebAssembly module (`cfg(threaded)`, see build.rs), one block
 //! after another in the single-threaded module.
 
-/// The `gemm` crate's parallelism for a product that may use every thread.
-pub fn gemm_parallelism() -> gemm::Parallelism {
-    #[cfg(threaded)]
-    return gemm::Parallelism::Rayon(0);
-    #[cfg(not(threaded))]
-    return gemm::Parallelism::None;
-}
-
 /// Number of threads kernels spread over.
 pub fn threads() -> usize {
     #[cfg(threaded)]
