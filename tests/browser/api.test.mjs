@@ -4,7 +4,7 @@
 // recreate), aborting, and the weights cache (revalidation, clearCache). Scores
 // are compared with the native CLI's (test.sh writes target/browser-expected*.json).
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, utimesSync } from 'node:fs';
+import { copyFileSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -425,6 +425,42 @@ test('precision f16: WebGPU without shader-f16 refuses it by name, auto falls ba
     // Really computed in f16: not the f32 scores.
     assert.ok(out.scores.some(({ name, score }) => Math.abs(score - expected.get(name)) > 1e-6), 'f16 gave the f32 scores');
     assert.equal(out.stillLoaded, out.scores[0].score, 'a failed load keeps the weights');
+  } finally {
+    await context.close();
+  }
+});
+
+test('a browser without relaxed SIMD gets the single-threaded module, says why, and scores as the threaded one', TIMEOUT, async () => {
+  const { context, page } = await openApi();
+  try {
+    // The package's worker, started after a module that makes every wasm module
+    // fail validation, as the relaxed-SIMD probe does in browsers without it.
+    writeFileSync(join(site.root, 'no-wasm-validate.js'), 'WebAssembly.validate = () => false;\n');
+    writeFileSync(join(site.root, 'no-relaxed-simd-worker.js'), "import './no-wasm-validate.js';\nimport './pkg/worker.js';\n");
+    const out = await page.evaluate(async () => {
+      const workerUrl = new URL('no-relaxed-simd-worker.js', location.href);
+      const plain = await window.inctrl.InctrlDetector.create({ backend: 'cpu', workerUrl });
+      const scores = async (d) => {
+        await d.loadWeights('models/tiny.bpk');
+        await d.setCategory('metal_nut');
+        await d.setPrompts(['fixtures/images/nominal_a.jpg', 'fixtures/images/nominal_b.jpg']);
+        return (await d.score(['fixtures/images/local_defect.jpg', 'fixtures/images/nominal_c.jpg'])).map((r) => r.score);
+      };
+      return {
+        cores: navigator.hardwareConcurrency,
+        plain: { threads: plain.threads, reason: plain.threadsReason, scores: await scores(plain) },
+        threaded: { threads: detector.threads, reason: detector.threadsReason, scores: await scores(detector) },
+      };
+    });
+    assert.ok(out.cores > 1, 'the test needs a machine with more than one core');
+    assert.equal(out.threaded.threads, out.cores, 'Chromium has relaxed SIMD: the threaded module runs');
+    assert.equal(out.threaded.reason, null);
+    assert.equal(out.plain.threads, 1);
+    assert.match(out.plain.reason, /lacks WebAssembly relaxed SIMD/);
+    out.plain.scores.forEach((score, i) => {
+      const diff = Math.abs(score - out.threaded.scores[i]);
+      assert.ok(diff <= 1e-4, `query ${i}: single-threaded ${score} vs threaded ${out.threaded.scores[i]}`);
+    });
   } finally {
     await context.close();
   }
