@@ -278,7 +278,7 @@ mod tests {
 
         let json = root.path().join("list.json");
         std::fs::write(&json, r#"[{"image_path": "x/1.png", "target": 0, "type": "candle"}, {"image_path": "x/2.png", "target": 1, "type": "candle"}]"#).unwrap();
-        let categories = load(&[json.clone()], &[], &["candle".into()]).unwrap();
+        let categories = load(std::slice::from_ref(&json), &[], &["candle".into()]).unwrap();
         assert_eq!(categories[0].test.len(), 2);
         let err = load(&[json], &[], &["pcb1".into()])
             .unwrap_err()

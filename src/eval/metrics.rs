@@ -94,8 +94,11 @@ pub fn average_precision(labels: &[bool], scores: &[f32]) -> Result<f64> {
 mod tests {
     use super::*;
 
+    /// Name, labels, scores, AUROC, average precision.
+    type Case = (&'static str, &'static [u8], &'static [f32], f64, f64);
+
     /// Values printed by scikit-learn 1.9.1 for these arrays.
-    const CASES: [(&str, &[u8], &[f32], f64, f64); 6] = [
+    const CASES: [Case; 6] = [
         (
             "ties across classes",
             &[0, 0, 1, 1, 0, 1, 0, 1],
