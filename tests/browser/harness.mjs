@@ -96,12 +96,12 @@ export function nativeScores(name) {
 }
 
 /**
- * A site for the API tests in test-artifacts/site: www/ (linked), the tiny fixtures
- * under fixtures/, a writable scratch/ folder, and api.html, a blank page that
- * exposes the package as `window.inctrl` (the module namespace of pkg/detector.js).
+ * A site for the API tests in test-artifacts/<name> (default `site`): www/ (linked), the
+ * tiny fixtures under fixtures/, a writable scratch/ folder, and api.html, a blank page
+ * that exposes the package as `window.inctrl` (the module namespace of pkg/detector.js).
  */
-export function apiSite() {
-  const site = join(ARTIFACTS, 'site');
+export function apiSite(name = 'site') {
+  const site = join(ARTIFACTS, name);
   rmSync(site, { recursive: true, force: true });
   mkdirSync(join(site, 'scratch'), { recursive: true });
   for (const entry of readdirSync(join(root, 'www'))) {
