@@ -127,7 +127,42 @@ pub fn self_attention(qkv: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
         softcap: None,
         is_causal: causal,
     };
-    attention(q, k, v, None, None, options)
+    flash_attention(&q, &k, &v, options)
+        .unwrap_or_else(|| attention(q, k, v, None, None, options))
         .swap_dims(1, 2)
         .reshape([batch, tokens, width])
+}
+
+/// Burn's unit flash attention: one kernel per call, without subgroups or
+/// cooperative matrices, so it runs on WebGPU. Without autotune (the browser
+/// build) Burn would run its fallback instead: ten kernels, and q, kᵀ and v
+/// copied twice each because the matmul first tries a cooperative-matrix
+/// kernel. `None` where the tensors are not on the wgpu backend or the kernel
+/// refuses them; the caller then takes Burn's default.
+///
+/// # Shapes
+/// - q, k, v: `[batch, heads, tokens, head_width]`; output: the same
+#[cfg(all(feature = "wgpu", not(feature = "autotune")))]
+fn flash_attention(
+    q: &Tensor<4>,
+    k: &Tensor<4>,
+    v: &Tensor<4>,
+    options: AttentionModuleOptions,
+) -> Option<Tensor<4>> {
+    use burn::backend::Wgpu;
+    use burn_cubecl::kernel::attention::{AttentionStrategy, attention};
+    let [q, k, v] = [q, k, v].map(|t| t.clone().try_into_primitive::<Wgpu>().ok());
+    let output = attention(q?, k?, v?, None, None, options, AttentionStrategy::FlashUnit).ok()?;
+    Some(Tensor::from_primitive::<Wgpu>(output))
+}
+
+/// With autotune, Burn's default already races the flash kernels.
+#[cfg(not(all(feature = "wgpu", not(feature = "autotune"))))]
+fn flash_attention(
+    _q: &Tensor<4>,
+    _k: &Tensor<4>,
+    _v: &Tensor<4>,
+    _options: AttentionModuleOptions,
+) -> Option<Tensor<4>> {
+    None
 }
