@@ -152,7 +152,16 @@ fn flash_attention(
     use burn::backend::Wgpu;
     use burn_cubecl::kernel::attention::{AttentionStrategy, attention};
     let [q, k, v] = [q, k, v].map(|t| t.clone().try_into_primitive::<Wgpu>().ok());
-    let output = attention(q?, k?, v?, None, None, options, AttentionStrategy::FlashUnit).ok()?;
+    let output = attention(
+        q?,
+        k?,
+        v?,
+        None,
+        None,
+        options,
+        AttentionStrategy::FlashUnit,
+    )
+    .ok()?;
     Some(Tensor::from_primitive::<Wgpu>(output))
 }
 
