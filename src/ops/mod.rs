@@ -165,7 +165,8 @@ fn flash_attention(
     Some(Tensor::from_primitive::<Wgpu>(output))
 }
 
-/// With autotune, Burn's default already races the flash kernels.
+/// Native builds with autotune, whose default already races the flash kernels,
+/// and builds without wgpu (the threaded CPU module): Burn's default.
 #[cfg(not(all(feature = "wgpu", not(feature = "autotune"))))]
 fn flash_attention(
     _q: &Tensor<4>,
