@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use crate::ops::{self, Activation};
+use crate::ops::{self, Activation, PackedWeightCache};
 
 /// Configuration for [`MultiheadAttention`].
 #[derive(Config, Debug)]
@@ -27,6 +27,8 @@ impl MultiheadAttentionConfig {
             in_proj: LinearConfig::new(self.width, 3 * self.width).init(device),
             out_proj: LinearConfig::new(self.width, self.width).init(device),
             heads: self.heads,
+            in_proj_packed: Default::default(),
+            out_proj_packed: Default::default(),
         }
     }
 }
@@ -39,6 +41,12 @@ pub struct MultiheadAttention {
     /// Output projection, checkpoint `attn.out_proj.*`.
     pub out_proj: Linear,
     heads: usize,
+    /// `in_proj`'s weight packed for the CPU kernel, on first use.
+    #[module(skip)]
+    in_proj_packed: PackedWeightCache,
+    /// `out_proj`'s weight packed for the CPU kernel, on first use.
+    #[module(skip)]
+    out_proj_packed: PackedWeightCache,
 }
 
 impl MultiheadAttention {
@@ -49,8 +57,8 @@ impl MultiheadAttention {
     /// - `x`, `residual`: `[batch, tokens, width]`; `causal` hides later tokens (text tower)
     /// - output: `[batch, tokens, width]`
     pub fn forward_residual(&self, x: Tensor<3>, residual: Tensor<3>, causal: bool) -> Tensor<3> {
-        let qkv = ops::linear(&self.in_proj, x, Activation::None);
+        let qkv = ops::linear(&self.in_proj, &self.in_proj_packed, x, Activation::None);
         let context = ops::self_attention(qkv, self.heads, causal);
-        ops::linear_residual(&self.out_proj, context, residual)
+        ops::linear_residual(&self.out_proj, &self.out_proj_packed, context, residual)
     }
 }

@@ -6,7 +6,7 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::attention::{MultiheadAttention, MultiheadAttentionConfig};
-use crate::ops::{self, Activation};
+use crate::ops::{self, Activation, PackedWeightCache};
 
 /// Configuration for [`ResidualAttentionBlock`].
 #[derive(Config, Debug)]
@@ -33,6 +33,8 @@ impl ResidualAttentionBlockConfig {
                 c_fc: LinearConfig::new(self.width, self.mlp_width).init(device),
                 c_proj: LinearConfig::new(self.mlp_width, self.width).init(device),
                 quick_gelu: self.quick_gelu,
+                c_fc_packed: Default::default(),
+                c_proj_packed: Default::default(),
             },
         }
     }
@@ -71,6 +73,12 @@ pub struct Mlp {
     /// Projection back `mlp_width -> width`.
     pub c_proj: Linear,
     quick_gelu: bool,
+    /// `c_fc`'s weight packed for the CPU kernel, on first use.
+    #[module(skip)]
+    c_fc_packed: PackedWeightCache,
+    /// `c_proj`'s weight packed for the CPU kernel, on first use.
+    #[module(skip)]
+    c_proj_packed: PackedWeightCache,
 }
 
 impl Mlp {
@@ -84,7 +92,7 @@ impl Mlp {
         } else {
             Activation::Gelu
         };
-        let hidden = ops::linear(&self.c_fc, x, activation);
-        ops::linear_residual(&self.c_proj, hidden, residual)
+        let hidden = ops::linear(&self.c_fc, &self.c_fc_packed, x, activation);
+        ops::linear_residual(&self.c_proj, &self.c_proj_packed, hidden, residual)
     }
 }

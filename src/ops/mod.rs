@@ -12,7 +12,8 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Tensor};
 
 use cpu::attention::AttentionShape;
-use cpu::linear::{Epilogue, Weight};
+use cpu::linear::{Epilogue, Operand, Weight};
+pub use cpu::weight_cache::PackedWeightCache;
 
 /// The activation applied after a linear layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,12 +26,18 @@ pub enum Activation {
     QuickGelu,
 }
 
-/// `activation(layer(x))`.
+/// `activation(layer(x))`. `packed` is the layer's own cache (see
+/// [`PackedWeightCache`]).
 ///
 /// # Shapes
 /// - `x`: `[..., d_input]`; output: `[..., d_output]`
-pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>, activation: Activation) -> Tensor<D> {
-    if let Some(out) = linear_on_cpu(layer, &x, Epilogue::Activation(activation)) {
+pub fn linear<const D: usize>(
+    layer: &Linear,
+    packed: &PackedWeightCache,
+    x: Tensor<D>,
+    activation: Activation,
+) -> Tensor<D> {
+    if let Some(out) = linear_on_cpu(layer, packed, &x, Epilogue::Activation(activation)) {
         return out;
     }
     let y = layer.forward(x);
@@ -47,11 +54,13 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>, activation: Activati
 /// - `x`: `[..., d_input]`; `residual` and output: `[..., d_output]`
 pub fn linear_residual<const D: usize>(
     layer: &Linear,
+    packed: &PackedWeightCache,
     x: Tensor<D>,
     residual: Tensor<D>,
 ) -> Tensor<D> {
     if let Some(stream) = cpu::flex_f32(&residual)
-        && let Some(out) = linear_on_cpu(layer, &x, Epilogue::Residual(cpu::values(&stream)))
+        && let Some(out) =
+            linear_on_cpu(layer, packed, &x, Epilogue::Residual(cpu::values(&stream)))
     {
         return out;
     }
@@ -61,6 +70,7 @@ pub fn linear_residual<const D: usize>(
 /// The fused CPU linear layer, when `x` and the layer's parameters are f32 on flex.
 fn linear_on_cpu<const D: usize>(
     layer: &Linear,
+    packed: &PackedWeightCache,
     x: &Tensor<D>,
     epilogue: Epilogue,
 ) -> Option<Tensor<D>> {
@@ -75,20 +85,32 @@ fn linear_on_cpu<const D: usize>(
         None => None,
     };
     let strides = weight.layout().strides();
-    let weight = Weight {
+    let stored = Weight {
         values: &weight.storage::<f32>()[weight.layout().start_offset()..],
         row_stride: strides[0],
         col_stride: strides[1],
         dims: layer.weight.dims(),
     };
+    #[cfg(target_arch = "x86_64")]
+    let packed = cpu::packed_gemm::supported().then(|| packed.get(&weight, stored));
+    #[cfg(target_arch = "x86_64")]
+    let operand = match &packed {
+        Some(packed) => Operand::Packed(packed),
+        None => Operand::Strided(stored),
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let operand = {
+        let _ = packed;
+        Operand::Strided(stored)
+    };
     let values = cpu::linear::linear(
         cpu::values(&input),
-        weight,
+        operand,
         bias.as_ref().map(cpu::values),
         epilogue,
     );
     let mut dims = x.dims();
-    dims[D - 1] = weight.dims[1];
+    dims[D - 1] = stored.dims[1];
     Some(cpu::tensor(values, dims))
 }
 

@@ -2,6 +2,8 @@
 //! the bias and applies the activation or the residual connection.
 
 use super::math::{gelu, quick_gelu};
+#[cfg(target_arch = "x86_64")]
+use super::packed_gemm::PackedWeight;
 use super::parallel::for_each_row_block;
 use crate::ops::Activation;
 
@@ -27,13 +29,34 @@ pub struct Weight<'a> {
     pub dims: [usize; 2],
 }
 
+/// W as the product takes it.
+#[derive(Clone, Copy)]
+pub enum Operand<'a> {
+    /// As stored.
+    Strided(Weight<'a>),
+    /// Packed beforehand for the native kernel (CPUs with AVX2 and FMA).
+    #[cfg(target_arch = "x86_64")]
+    Packed(&'a PackedWeight),
+}
+
+impl Operand<'_> {
+    /// `[k, n]`.
+    fn dims(&self) -> [usize; 2] {
+        match self {
+            Operand::Strided(weight) => weight.dims,
+            #[cfg(target_arch = "x86_64")]
+            Operand::Packed(packed) => packed.dims(),
+        }
+    }
+}
+
 /// `x·W + b` followed by `epilogue`.
 ///
 /// # Shapes
 /// - `x`: `[rows, k]` row-major; `weight`: `[k, n]`; `bias`: `[n]`
 /// - output: `[rows, n]` row-major
-pub fn linear(x: &[f32], weight: Weight, bias: Option<&[f32]>, epilogue: Epilogue) -> Vec<f32> {
-    let [k, n] = weight.dims;
+pub fn linear(x: &[f32], weight: Operand, bias: Option<&[f32]>, epilogue: Epilogue) -> Vec<f32> {
+    let [k, n] = weight.dims();
     let rows = x.len() / k;
     assert_eq!(rows * k, x.len(), "input rows must be {k} wide");
     let mut out = product(x, weight, rows);
@@ -45,15 +68,31 @@ pub fn linear(x: &[f32], weight: Weight, bias: Option<&[f32]>, epilogue: Epilogu
 
 /// `x·W` as a row-major `[rows, n]` buffer: the browser modules' panel kernel.
 #[cfg(target_arch = "wasm32")]
-fn product(x: &[f32], weight: Weight, rows: usize) -> Vec<f32> {
+fn product(x: &[f32], weight: Operand, rows: usize) -> Vec<f32> {
+    let Operand::Strided(weight) = weight;
     let mut out = vec![0.0; rows * weight.dims[1]];
     super::panel_gemm::product(x, weight, &mut out);
     out
 }
 
-/// `x·W` as a row-major `[rows, n]` buffer: the `gemm` crate's AVX kernels.
+/// `x·W` as a row-major `[rows, n]` buffer: the packed kernel where W was
+/// packed, else the `gemm` crate's kernels.
 #[cfg(not(target_arch = "wasm32"))]
-fn product(x: &[f32], weight: Weight, rows: usize) -> Vec<f32> {
+fn product(x: &[f32], weight: Operand, rows: usize) -> Vec<f32> {
+    match weight {
+        Operand::Strided(weight) => gemm_product(x, weight, rows),
+        #[cfg(target_arch = "x86_64")]
+        Operand::Packed(packed) => {
+            let mut out = vec![0.0; rows * packed.dims()[1]];
+            super::packed_gemm::product(x, packed, &mut out);
+            out
+        }
+    }
+}
+
+/// `x·W` as a row-major `[rows, n]` buffer through the `gemm` crate.
+#[cfg(not(target_arch = "wasm32"))]
+fn gemm_product(x: &[f32], weight: Weight, rows: usize) -> Vec<f32> {
     let [k, n] = weight.dims;
     let mut out = Vec::with_capacity(rows * n);
     // SAFETY: `gemm` writes every element of the `rows × n` row-major output
@@ -144,13 +183,13 @@ mod tests {
             .collect()
     }
 
-    fn row_major(w: &[f32], k: usize, n: usize) -> Weight<'_> {
-        Weight {
+    fn row_major(w: &[f32], k: usize, n: usize) -> Operand<'_> {
+        Operand::Strided(Weight {
             values: w,
             row_stride: n as isize,
             col_stride: 1,
             dims: [k, n],
-        }
+        })
     }
 
     #[test]
@@ -210,7 +249,12 @@ mod tests {
             col_stride: k as isize,
             dims: [k, n],
         };
-        let got = linear(&x, weight, None, Epilogue::Activation(Activation::None));
+        let got = linear(
+            &x,
+            Operand::Strided(weight),
+            None,
+            Epilogue::Activation(Activation::None),
+        );
         let want = reference(&x, &w, &vec![0.0; n], k, n);
         for (g, e) in got.iter().zip(&want) {
             assert!((*g as f64 - e).abs() < 1e-5);

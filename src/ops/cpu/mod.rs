@@ -8,9 +8,12 @@ mod simd;
 pub mod attention;
 pub mod linear;
 pub mod math;
+#[cfg(target_arch = "x86_64")]
+pub mod packed_gemm;
 #[cfg(any(target_arch = "wasm32", test))]
 mod panel_gemm;
 mod parallel;
+pub mod weight_cache;
 
 /// The pool size the browser module reports as `detector.threads`.
 #[cfg(target_family = "wasm")]

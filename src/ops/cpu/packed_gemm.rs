@@ -1,0 +1,301 @@
+//! The native (x86-64) matrix product of the linear layers: `x·W` with W packed
+//! once, on first use, into panels of sixteen columns, and each 6×16 output
+//! tile kept in twelve AVX registers for a whole block of `k` (the classic
+//! AVX2 shape: twelve accumulators, two W vectors and one broadcast x fill the
+//! sixteen registers). Packing once is what beats the `gemm` crate, which packs
+//! W again on every call: in a kernel benchmark on the model's shapes (2
+//! threads) this ran 4–13 % faster.
+//!
+//! Used where the CPU has AVX2 and FMA; elsewhere `linear.rs` keeps `gemm`.
+
+use std::arch::x86_64::*;
+
+use super::linear::Weight;
+use super::parallel::{for_each_task, threads};
+
+/// Rows of one output tile.
+const MR: usize = 6;
+/// Columns of one output tile and of one packed panel: two AVX vectors.
+const NR: usize = 16;
+/// Depth of one packed block: one 512 × 16 panel (32 KiB) stays in L1 while
+/// the rows of x stream past it.
+const KC: usize = 512;
+/// Rows of x one pass over a panel covers (about 1 MiB of x per block).
+const MC: usize = 480;
+
+const _: () = assert!(MC % MR == 0, "row blocks must start on packed row tiles");
+
+/// Whether this CPU runs the kernel.
+pub fn supported() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+/// W `[k, n]` as blocks of KC rows, each block as panels of NR columns stored
+/// row after row; columns past `n` are zeros.
+pub struct PackedWeight {
+    values: Vec<f32>,
+    /// `[k, n]`.
+    dims: [usize; 2],
+}
+
+impl PackedWeight {
+    /// Packs `weight` (any strides).
+    pub fn new(weight: Weight) -> Self {
+        let [k, n] = weight.dims;
+        let panels = n.div_ceil(NR);
+        let mut values = Vec::with_capacity(k * panels * NR);
+        for block in (0..k).step_by(KC) {
+            for panel in 0..panels {
+                for depth in block..(block + KC).min(k) {
+                    let row = depth as isize * weight.row_stride;
+                    values.extend((panel * NR..(panel + 1) * NR).map(|column| {
+                        if column < n {
+                            weight.values[(row + column as isize * weight.col_stride) as usize]
+                        } else {
+                            0.0
+                        }
+                    }));
+                }
+            }
+        }
+        Self {
+            values,
+            dims: [k, n],
+        }
+    }
+
+    /// `[k, n]`.
+    pub fn dims(&self) -> [usize; 2] {
+        self.dims
+    }
+
+    /// The panel `panel` of the block that starts at depth `block`.
+    fn panel(&self, block: usize, panel: usize) -> *const f32 {
+        let [k, n] = self.dims;
+        let depth = KC.min(k - block);
+        let padded_n = n.div_ceil(NR) * NR;
+        self.values[block * padded_n + panel * depth * NR..].as_ptr()
+    }
+}
+
+/// Writes `x·W` into `out`. Call only where [`supported`] holds.
+///
+/// # Shapes
+/// - `x`: `[rows, k]` row-major; `weight`: `[k, n]`
+/// - `out`: `[rows, n]` row-major, every element overwritten
+pub fn product(x: &[f32], weight: &PackedWeight, out: &mut [f32]) {
+    let [k, n] = weight.dims;
+    let rows = x.len() / k;
+    assert_eq!(rows * k, x.len(), "input rows must be {k} wide");
+    assert_eq!(out.len(), rows * n, "the output must be {rows}×{n}");
+    assert!(supported(), "the packed product needs AVX2 and FMA");
+    let x = pack_rows(x, k);
+    let panels = n.div_ceil(NR);
+    let panels_per_task = panels.div_ceil(4 * threads()).max(1);
+    let out = SharedOutput(out.as_mut_ptr());
+    for_each_task(panels.div_ceil(panels_per_task), |task| {
+        let task_panels = task * panels_per_task..((task + 1) * panels_per_task).min(panels);
+        // SAFETY: the CPU has AVX2 and FMA (asserted above); tasks write
+        // disjoint column ranges of the rows × n output.
+        unsafe { product_panels(&x, rows, weight, task_panels, &out) }
+    });
+}
+
+/// x `[rows, k]` as tiles of MR rows, each tile depth after depth (MR values
+/// per depth, rows past the end zero), so that a tile's inner loop reads one
+/// stream at fixed offsets.
+fn pack_rows(x: &[f32], k: usize) -> Vec<f32> {
+    let rows = x.len() / k;
+    let mut packed = vec![0.0; rows.div_ceil(MR) * MR * k];
+    for (tile, tile_rows) in x.chunks(MR * k).enumerate() {
+        let tile_values = &mut packed[tile * MR * k..(tile + 1) * MR * k];
+        for (r, row) in tile_rows.chunks_exact(k).enumerate() {
+            for (d, &value) in row.iter().enumerate() {
+                tile_values[d * MR + r] = value;
+            }
+        }
+    }
+    packed
+}
+
+/// The output's buffer, shared by tasks that write disjoint columns.
+struct SharedOutput(*mut f32);
+// SAFETY: every task writes only its own columns (see `product`).
+unsafe impl Sync for SharedOutput {}
+
+/// Computes the output columns of `panels`, one block of depth at a time.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `x` is `pack_rows` of a `[rows, k]` input; `out`
+/// points at a `rows × n` row-major buffer whose columns in `panels` no other
+/// thread touches meanwhile.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn product_panels(
+    x: &[f32],
+    rows: usize,
+    weight: &PackedWeight,
+    panels: std::ops::Range<usize>,
+    out: &SharedOutput,
+) {
+    let [k, n] = weight.dims;
+    for block in (0..k).step_by(KC) {
+        let depth = KC.min(k - block);
+        for first_row in (0..rows).step_by(MC) {
+            let last_row = (first_row + MC).min(rows);
+            for panel in panels.clone() {
+                let column = panel * NR;
+                for row in (first_row..last_row).step_by(MR) {
+                    let tile = Tile {
+                        x: x[row * k + block * MR..].as_ptr(),
+                        panel: weight.panel(block, panel),
+                        depth,
+                        // SAFETY: row < rows and column < n stay inside out.
+                        out: unsafe { out.0.add(row * n + column) },
+                        out_stride: n,
+                        rows: MR.min(last_row - row),
+                        columns: NR.min(n - column),
+                        accumulate: block > 0,
+                    };
+                    // SAFETY: the tile's pointers cover its rows and columns.
+                    unsafe { tile.run() }
+                }
+            }
+        }
+    }
+}
+
+/// One output tile of up to MR rows and NR columns over one block of depth.
+struct Tile {
+    /// The packed rows of x at the first depth of the block: `depth` × MR values.
+    x: *const f32,
+    /// The packed panel: `depth` rows of NR values.
+    panel: *const f32,
+    depth: usize,
+    /// out at (first row, first column).
+    out: *mut f32,
+    out_stride: usize,
+    /// Rows of the tile that exist (the last tile may be lower); the packed
+    /// rows past them are zeros, computed and not stored.
+    rows: usize,
+    /// Columns of the tile that exist (the last panel may be narrower).
+    columns: usize,
+    /// Add to `out` (later blocks) instead of overwriting it (the first).
+    accumulate: bool,
+}
+
+impl Tile {
+    /// # Safety
+    /// AVX2 and FMA; the pointers cover `depth` × MR values of x, the panel,
+    /// and `rows` rows of `columns` outputs.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn run(&self) {
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+            let (mut x, mut w) = (self.x, self.panel);
+            for _ in 0..self.depth {
+                let (w0, w1) = (_mm256_loadu_ps(w), _mm256_loadu_ps(w.add(8)));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let xv = _mm256_broadcast_ss(&*x.add(r));
+                    acc[0] = _mm256_fmadd_ps(xv, w0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(xv, w1, acc[1]);
+                }
+                x = x.add(MR);
+                w = w.add(NR);
+            }
+            for (r, acc) in acc.iter().take(self.rows).enumerate() {
+                self.store(r, acc);
+            }
+        }
+    }
+
+    /// Writes (or adds) one row of the tile.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn store(&self, row: usize, acc: &[__m256; 2]) {
+        unsafe {
+            let out = self.out.add(row * self.out_stride);
+            if self.columns == NR {
+                for (half, &value) in acc.iter().enumerate() {
+                    let at = out.add(8 * half);
+                    let value = if self.accumulate {
+                        _mm256_add_ps(_mm256_loadu_ps(at), value)
+                    } else {
+                        value
+                    };
+                    _mm256_storeu_ps(at, value);
+                }
+            } else {
+                let mut values = [0.0f32; NR];
+                _mm256_storeu_ps(values.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(values.as_mut_ptr().add(8), acc[1]);
+                for (j, &value) in values.iter().take(self.columns).enumerate() {
+                    let at = out.add(j);
+                    *at = if self.accumulate { *at + value } else { value };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(count: usize, seed: u32) -> Vec<f32> {
+        (0..count)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32
+                    / (1u32 << 24) as f32
+                    - 0.5
+            })
+            .collect()
+    }
+
+    /// Every tile height, a narrow last panel, several depth and row blocks,
+    /// and both weight layouts, against an f64 product.
+    #[test]
+    fn matches_the_definition_at_every_edge() {
+        if !supported() {
+            eprintln!("skipped: this CPU lacks AVX2 or FMA, so the kernel never runs here");
+            return;
+        }
+        for (rows, k, n) in [(13, 1100, 21), (6, 512, 16), (1, 3, 1), (487, 70, 1040)] {
+            let (x, w) = (values(rows * k, 1), values(k * n, 2));
+            let w_t: Vec<f32> = (0..n)
+                .flat_map(|c| (0..k).map(move |i| (i, c)))
+                .map(|(i, c)| w[i * n + c])
+                .collect();
+            let layouts = [
+                Weight {
+                    values: &w,
+                    row_stride: n as isize,
+                    col_stride: 1,
+                    dims: [k, n],
+                },
+                Weight {
+                    values: &w_t,
+                    row_stride: 1,
+                    col_stride: k as isize,
+                    dims: [k, n],
+                },
+            ];
+            for weight in layouts {
+                let mut out = vec![f32::NAN; rows * n];
+                product(&x, &PackedWeight::new(weight), &mut out);
+                for r in 0..rows {
+                    for c in 0..n {
+                        let want: f64 = (0..k)
+                            .map(|i| x[r * k + i] as f64 * w[i * n + c] as f64)
+                            .sum();
+                        let got = out[r * n + c] as f64;
+                        assert!(
+                            (got - want).abs() < 1e-4,
+                            "{rows}×{k}×{n} ({r}, {c}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
