@@ -34,6 +34,7 @@
 
 pub mod calibrate;
 pub mod config;
+mod cpu_kernel;
 mod detector;
 mod error;
 pub mod eval;
@@ -51,6 +52,7 @@ mod web;
 pub mod weights;
 
 pub use config::ClipConfig;
+pub use cpu_kernel::cpu_matrix_kernel;
 pub use detector::{Category, Detector, PromptSet, Score};
 pub use error::{Error, Result};
 pub use precision::ComputePrecision;

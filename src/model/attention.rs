@@ -18,6 +18,10 @@ pub struct MultiheadAttentionConfig {
     pub width: usize,
     /// Number of heads; must divide `width`.
     pub heads: usize,
+    /// Keep the projections' weights packed for the native CPU kernel (see
+    /// `ResidualAttentionBlockConfig::pack_weights`).
+    #[config(default = true)]
+    pub pack_weights: bool,
 }
 
 impl MultiheadAttentionConfig {
@@ -27,8 +31,8 @@ impl MultiheadAttentionConfig {
             in_proj: LinearConfig::new(self.width, 3 * self.width).init(device),
             out_proj: LinearConfig::new(self.width, self.width).init(device),
             heads: self.heads,
-            in_proj_packed: Default::default(),
-            out_proj_packed: Default::default(),
+            in_proj_packed: PackedWeightCache::new(self.pack_weights),
+            out_proj_packed: PackedWeightCache::new(self.pack_weights),
         }
     }
 }

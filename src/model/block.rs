@@ -20,6 +20,12 @@ pub struct ResidualAttentionBlockConfig {
     /// QuickGELU instead of exact GELU.
     #[config(default = false)]
     pub quick_gelu: bool,
+    /// Keep the linear weights packed for the native CPU kernel after their
+    /// first use (a second copy of them): worth it for the image tower, which
+    /// runs on every image, not for the text tower, which runs once per
+    /// new category.
+    #[config(default = true)]
+    pub pack_weights: bool,
 }
 
 impl ResidualAttentionBlockConfig {
@@ -27,14 +33,16 @@ impl ResidualAttentionBlockConfig {
     pub fn init(&self, device: &Device) -> ResidualAttentionBlock {
         ResidualAttentionBlock {
             ln_1: LayerNormConfig::new(self.width).init(device),
-            attn: MultiheadAttentionConfig::new(self.width, self.heads).init(device),
+            attn: MultiheadAttentionConfig::new(self.width, self.heads)
+                .with_pack_weights(self.pack_weights)
+                .init(device),
             ln_2: LayerNormConfig::new(self.width).init(device),
             mlp: Mlp {
                 c_fc: LinearConfig::new(self.width, self.mlp_width).init(device),
                 c_proj: LinearConfig::new(self.mlp_width, self.width).init(device),
                 quick_gelu: self.quick_gelu,
-                c_fc_packed: Default::default(),
-                c_proj_packed: Default::default(),
+                c_fc_packed: PackedWeightCache::new(self.pack_weights),
+                c_proj_packed: PackedWeightCache::new(self.pack_weights),
             },
         }
     }

@@ -30,7 +30,8 @@ impl TextTransformerConfig {
         let t = &clip.text_cfg;
         let block =
             ResidualAttentionBlockConfig::new(t.width, t.heads, mlp_width(t.width, t.mlp_ratio))
-                .with_quick_gelu(clip.quick_gelu);
+                .with_quick_gelu(clip.quick_gelu)
+                .with_pack_weights(false);
         Self::new(
             t.vocab_size,
             t.context_length,

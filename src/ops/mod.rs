@@ -92,7 +92,9 @@ fn linear_on_cpu<const D: usize>(
         dims: layer.weight.dims(),
     };
     #[cfg(target_arch = "x86_64")]
-    let packed = cpu::packed_gemm::supported().then(|| packed.get(&weight, stored));
+    let packed = cpu::packed_gemm::preferred()
+        .then(|| packed.get(&weight, stored))
+        .flatten();
     #[cfg(target_arch = "x86_64")]
     let operand = match &packed {
         Some(packed) => Operand::Packed(packed),
@@ -197,4 +199,42 @@ fn flash_attention(
     _options: AttentionModuleOptions,
 ) -> Option<Tensor<4>> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::LinearConfig;
+    use burn::tensor::{Device, Distribution};
+
+    fn uniform<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::random(dims, Distribution::Uniform(-1.0, 1.0), device)
+    }
+
+    fn largest_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        let (a, b) = (a.into_data().to_vec::<f32>(), b.into_data().to_vec::<f32>());
+        let (a, b) = (a.expect("f32"), b.expect("f32"));
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// The fused CPU layer computes Burn's `Linear::forward`, also after the
+    /// layer's weight was replaced once its old weight had been packed.
+    #[test]
+    fn a_replaced_weight_is_packed_again() {
+        let device = Device::flex();
+        let mut layer = LinearConfig::new(40, 24).init(&device);
+        let packed = PackedWeightCache::new(true);
+        let x = uniform([7, 40], &device);
+        let difference = |layer: &Linear| {
+            let fused = linear(layer, &packed, x.clone(), Activation::None);
+            largest_difference(fused, layer.forward(x.clone()))
+        };
+        assert!(difference(&layer) < 1e-5);
+        layer.weight = Param::from_tensor(uniform([40, 24], &device));
+        assert!(difference(&layer) < 1e-5);
+    }
 }

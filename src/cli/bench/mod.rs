@@ -96,6 +96,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         threads(args.device),
         args.precision
     );
+    if matches!(args.device, DeviceChoice::Cpu) {
+        println!("matrix kernel: {}", inctrl::cpu_matrix_kernel());
+    }
     if !args.against_torch {
         print_alone(&bench(&detector)?, &config);
         return Ok(());
@@ -107,7 +110,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         eprintln!("round {round}: PyTorch ({})", args.torch_script.display());
         torch.push(time_torch(&args, runs)?);
     }
-    print_against(&median_timings(&ours), &median_timings(&torch), &config);
+    print_against(&ours, &torch, &config);
     Ok(())
 }
 
@@ -260,20 +263,35 @@ fn print_alone(timings: &Timings, config: &ClipConfig) {
     }
 }
 
-fn print_against(ours: &Timings, torch: &Timings, config: &ClipConfig) {
+/// The medians over rounds side by side, and the ratio within each round: a
+/// round's two runs are a minute apart, so its ratio is less exposed to the
+/// machine's drift than the ratio of the medians.
+fn print_against(ours: &[Timings], torch: &[Timings], config: &ClipConfig) {
+    let (ours_median, torch_median) = (median_timings(ours), median_timings(torch));
     println!(
         "reference matmul {}: inctrl {:.1} GFLOP/s, PyTorch {:.1} GFLOP/s",
         matmul_shape(config),
-        ours.matmul_gflops,
-        torch.matmul_gflops
+        ours_median.matmul_gflops,
+        torch_median.matmul_gflops
     );
-    println!("| measurement | inctrl | PyTorch CPU | inctrl / PyTorch |");
-    println!("|---|---|---|---|");
-    for (what, _) in measurements(ours, config) {
-        let (mine, theirs) = (ms_of(ours, &what), ms_of(torch, &what));
+    println!(
+        "| measurement | inctrl | PyTorch CPU | inctrl / PyTorch | per round: median (range) |"
+    );
+    println!("|---|---|---|---|---|");
+    for (what, _) in measurements(&ours_median, config) {
+        let (mine, theirs) = (ms_of(&ours_median, &what), ms_of(&torch_median, &what));
+        let mut ratios: Vec<f64> = ours
+            .iter()
+            .zip(torch)
+            .map(|(o, t)| ms_of(o, &what) / ms_of(t, &what))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
         println!(
-            "| {what} | {mine:.1} ms | {theirs:.1} ms | {:.2} |",
-            mine / theirs
+            "| {what} | {mine:.1} ms | {theirs:.1} ms | {:.2} | {:.2} ({:.2}–{:.2}) |",
+            mine / theirs,
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1]
         );
     }
 }

@@ -1,12 +1,14 @@
 //! The native (x86-64) matrix product of the linear layers: `x·W` with W packed
-//! once, on first use, into panels of sixteen columns, and each 6×16 output
-//! tile kept in twelve AVX registers for a whole block of `k` (the classic
-//! AVX2 shape: twelve accumulators, two W vectors and one broadcast x fill the
-//! sixteen registers). Packing once is what beats the `gemm` crate, which packs
-//! W again on every call: in a kernel benchmark on the model's shapes (2
-//! threads) this ran 4–13 % faster.
+//! once, on first use, into panels of sixteen columns (see `weight_cache.rs`),
+//! x packed on each call into tiles of six rows, and each 6×16 output tile
+//! kept in twelve AVX registers for a whole block of `k` (the classic AVX2
+//! shape: twelve accumulators, two W vectors and one broadcast x fill the
+//! sixteen registers). Packing W once is what beats the `gemm` crate, which
+//! packs it again on every call: in a kernel benchmark on the model's shapes
+//! (2 threads, median of 25, alternating) this ran 4–20 % faster.
 //!
-//! Used where the CPU has AVX2 and FMA; elsewhere `linear.rs` keeps `gemm`.
+//! Used where the CPU has AVX2 and FMA but not AVX-512 (see [`preferred`]);
+//! elsewhere `linear.rs` keeps `gemm`.
 
 use std::arch::x86_64::*;
 
@@ -25,9 +27,17 @@ const MC: usize = 480;
 
 const _: () = assert!(MC % MR == 0, "row blocks must start on packed row tiles");
 
-/// Whether this CPU runs the kernel.
+/// Whether this CPU can run the kernel.
 pub fn supported() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+/// Whether the linear layers should use it: CPUs with AVX2 and FMA but
+/// without AVX-512, where `gemm`'s kernels are as wide as ours and repack W
+/// on every call. With AVX-512 `gemm` computes sixteen lanes at a time to our
+/// eight, so it keeps those CPUs.
+pub fn preferred() -> bool {
+    supported() && !is_x86_feature_detected!("avx512f")
 }
 
 /// W `[k, n]` as blocks of KC rows, each block as panels of NR columns stored
