@@ -82,11 +82,7 @@ fn product(x: &[f32], weight: Operand, rows: usize) -> Vec<f32> {
     match weight {
         Operand::Strided(weight) => gemm_product(x, weight, rows),
         #[cfg(target_arch = "x86_64")]
-        Operand::Packed(packed) => {
-            let mut out = vec![0.0; rows * packed.dims()[1]];
-            super::packed_gemm::product(x, packed, &mut out);
-            out
-        }
+        Operand::Packed(packed) => super::packed_gemm::product(x, packed),
     }
 }
 

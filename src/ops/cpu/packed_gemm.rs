@@ -88,27 +88,31 @@ impl PackedWeight {
     }
 }
 
-/// Writes `x·W` into `out`. Call only where [`supported`] holds.
+/// `x·W`. Call only where [`supported`] holds.
 ///
 /// # Shapes
 /// - `x`: `[rows, k]` row-major; `weight`: `[k, n]`
-/// - `out`: `[rows, n]` row-major, every element overwritten
-pub fn product(x: &[f32], weight: &PackedWeight, out: &mut [f32]) {
+/// - output: `[rows, n]` row-major
+pub fn product(x: &[f32], weight: &PackedWeight) -> Vec<f32> {
     let [k, n] = weight.dims;
     let rows = x.len() / k;
     assert_eq!(rows * k, x.len(), "input rows must be {k} wide");
-    assert_eq!(out.len(), rows * n, "the output must be {rows}×{n}");
     assert!(supported(), "the packed product needs AVX2 and FMA");
     let x = pack_rows(x, k);
     let panels = n.div_ceil(NR);
     let panels_per_task = panels.div_ceil(4 * threads()).max(1);
-    let out = SharedOutput(out.as_mut_ptr());
+    let mut out = Vec::with_capacity(rows * n);
+    let shared = SharedOutput(out.as_mut_ptr());
     for_each_task(panels.div_ceil(panels_per_task), |task| {
         let task_panels = task * panels_per_task..((task + 1) * panels_per_task).min(panels);
         // SAFETY: the CPU has AVX2 and FMA (asserted above); tasks write
-        // disjoint column ranges of the rows × n output.
-        unsafe { product_panels(&x, rows, weight, task_panels, &out) }
+        // disjoint column ranges of the rows × n buffer.
+        unsafe { product_panels(&x, rows, weight, task_panels, &shared) }
     });
+    // SAFETY: the first block of depth stored every row of every panel, so
+    // all rows × n values are written.
+    unsafe { out.set_len(rows * n) };
+    out
 }
 
 /// x `[rows, k]` as tiles of MR rows, each tile depth after depth (MR values
@@ -116,13 +120,11 @@ pub fn product(x: &[f32], weight: &PackedWeight, out: &mut [f32]) {
 /// stream at fixed offsets.
 fn pack_rows(x: &[f32], k: usize) -> Vec<f32> {
     let rows = x.len() / k;
-    let mut packed = vec![0.0; rows.div_ceil(MR) * MR * k];
-    for (tile, tile_rows) in x.chunks(MR * k).enumerate() {
-        let tile_values = &mut packed[tile * MR * k..(tile + 1) * MR * k];
-        for (r, row) in tile_rows.chunks_exact(k).enumerate() {
-            for (d, &value) in row.iter().enumerate() {
-                tile_values[d * MR + r] = value;
-            }
+    let mut packed = Vec::with_capacity(rows.div_ceil(MR) * MR * k);
+    for tile in x.chunks(MR * k) {
+        let tile_rows = tile.len() / k;
+        for d in 0..k {
+            packed.extend((0..MR).map(|r| if r < tile_rows { tile[r * k + d] } else { 0.0 }));
         }
     }
     packed
@@ -133,7 +135,8 @@ struct SharedOutput(*mut f32);
 // SAFETY: every task writes only its own columns (see `product`).
 unsafe impl Sync for SharedOutput {}
 
-/// Computes the output columns of `panels`, one block of depth at a time.
+/// Computes the output columns of `panels`, one block of depth at a time:
+/// the first block stores, later ones add.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA; `x` is `pack_rows` of a `[rows, k]` input; `out`
@@ -291,8 +294,7 @@ mod tests {
                 },
             ];
             for weight in layouts {
-                let mut out = vec![f32::NAN; rows * n];
-                product(&x, &PackedWeight::new(weight), &mut out);
+                let out = product(&x, &PackedWeight::new(weight));
                 for r in 0..rows {
                     for c in 0..n {
                         let want: f64 = (0..k)
