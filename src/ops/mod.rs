@@ -213,7 +213,10 @@ mod tests {
     }
 
     fn largest_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-        let (a, b) = (a.into_data().to_vec::<f32>(), b.into_data().to_vec::<f32>());
+        let (a, b) = (
+            a.into_data().try_to_vec::<f32>(),
+            b.into_data().try_to_vec::<f32>(),
+        );
         let (a, b) = (a.expect("f32"), b.expect("f32"));
         a.iter()
             .zip(&b)

@@ -153,6 +153,7 @@ fn finish_row(row: &mut [f32], index: usize, bias: Option<&[f32]>, epilogue: Epi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::cpu::product_check::values;
 
     /// `x·W + b` in f64, row-major W `[k, n]`.
     fn reference(x: &[f32], w: &[f32], b: &[f32], k: usize, n: usize) -> Vec<f64> {
@@ -167,16 +168,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn values(count: usize, seed: u32) -> Vec<f32> {
-        (0..count)
-            .map(|i| {
-                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32
-                    / (1 << 24) as f32
-                    - 0.5
-            })
-            .collect()
     }
 
     fn row_major(w: &[f32], k: usize, n: usize) -> Operand<'_> {

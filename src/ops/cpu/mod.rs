@@ -13,6 +13,8 @@ pub mod packed_gemm;
 #[cfg(any(target_arch = "wasm32", test))]
 mod panel_gemm;
 mod parallel;
+#[cfg(test)]
+mod product_check;
 pub mod weight_cache;
 
 /// The pool size the browser module reports as `detector.threads`.

@@ -257,16 +257,7 @@ impl Tile {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(count: usize, seed: u32) -> Vec<f32> {
-        (0..count)
-            .map(|i| {
-                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32
-                    / (1u32 << 24) as f32
-                    - 0.5
-            })
-            .collect()
-    }
+    use crate::ops::cpu::product_check::check_product;
 
     /// Every tile height, a narrow last panel, several depth and row blocks,
     /// and both weight layouts, against an f64 product.
@@ -276,41 +267,7 @@ mod tests {
             eprintln!("skipped: this CPU lacks AVX2 or FMA, so the kernel never runs here");
             return;
         }
-        for (rows, k, n) in [(13, 1100, 21), (6, 512, 16), (1, 3, 1), (487, 70, 1040)] {
-            let (x, w) = (values(rows * k, 1), values(k * n, 2));
-            let w_t: Vec<f32> = (0..n)
-                .flat_map(|c| (0..k).map(move |i| (i, c)))
-                .map(|(i, c)| w[i * n + c])
-                .collect();
-            let layouts = [
-                Weight {
-                    values: &w,
-                    row_stride: n as isize,
-                    col_stride: 1,
-                    dims: [k, n],
-                },
-                Weight {
-                    values: &w_t,
-                    row_stride: 1,
-                    col_stride: k as isize,
-                    dims: [k, n],
-                },
-            ];
-            for weight in layouts {
-                let out = product(&x, &PackedWeight::new(weight));
-                for r in 0..rows {
-                    for c in 0..n {
-                        let want: f64 = (0..k)
-                            .map(|i| x[r * k + i] as f64 * w[i * n + c] as f64)
-                            .sum();
-                        let got = out[r * n + c] as f64;
-                        assert!(
-                            (got - want).abs() < 1e-4,
-                            "{rows}×{k}×{n} ({r}, {c}): {got} vs {want}"
-                        );
-                    }
-                }
-            }
-        }
+        let shapes = [(13, 1100, 21), (6, 512, 16), (1, 3, 1), (487, 70, 1040)];
+        check_product(&shapes, |x, weight| product(x, &PackedWeight::new(weight)));
     }
 }
