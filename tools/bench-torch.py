@@ -1,17 +1,18 @@
 """PyTorch CPU peer of `inctrl bench`: the same work, timed the same way.
 
 usage: tools/bench-torch.sh [--runs 5] [--k 2,4,8] > torch.json
+       tools/bench-torch.sh --serve [--runs 5]   (what inctrl bench --against-torch runs)
        (the wrapper installs a pinned PyTorch into target/torch-venv on first use;
        any Python that has torch can also run this file directly)
 
 Builds InCTRL on open_clip's ViT-B-16-plus-240 image tower in plain PyTorch,
-with random weights, and times, like `inctrl bench` (src/cli/bench.rs):
+with random weights, and times, like `inctrl bench` (src/cli/bench/mod.rs):
 - encoding a prompt set of K images (one forward of all K) for each --k;
 - scoring one query against a K=4 prompt set encoded beforehand (warm query).
 Each measurement is one warm-up call, then --runs timed calls; the median is
 reported. float32, torch.inference_mode(), torch's default thread count.
 
-stdout gets one JSON object, e.g.
+stdout gets one JSON object (with --serve, one JSON line per request), e.g.
   {"torch": "2.15.0+cu132", "threads": 2, "runs": 5, "matmul_gflops": 173.7,
    "prompt_set_ms": {"2": 493.33, "4": 872.13, "8": 1721.6}, "query_ms": 255.74}
 and progress goes to stderr.
@@ -178,39 +179,75 @@ def check_scores(scores, patch_map):
     assert torch.isfinite(patch_map).all() and ((0 <= scores) & (scores <= 1)).all(), scores
 
 
+class Measurements:
+    """The model and inputs of every measurement, each timed on demand."""
+
+    def __init__(self):
+        self.model = Inctrl().eval()
+        self.query_prompts = self.encode(random_images(4))
+        self.prototypes = nn.functional.normalize(torch.randn(2, EMBED_DIM), dim=-1)
+        self.query = random_images(1)
+        check_scores(*self.score_tensors())
+
+    def encode(self, images):
+        # The stack is timed too: ours builds its batch tensor from host buffers.
+        return self.model.encode_prompts(torch.stack(images))
+
+    def score_tensors(self):
+        return self.model(torch.stack(self.query), *self.query_prompts, self.prototypes)
+
+    def prompt_set_ms(self, k, runs):
+        images = random_images(k)
+        check_prompts(k, *self.encode(images))
+        # .item() mirrors bench.rs reading the adapted mean back.
+        return median_ms(runs, lambda: self.encode(images)[1].sum().item())
+
+    def query_ms(self, runs):
+        def score():
+            scores, patch_map = self.score_tensors()
+            return scores.tolist(), patch_map.tolist()  # what `Detector::score` reads back
+
+        return median_ms(runs, score)
+
+
 def bench(runs, ks):
-    """Runs every measurement; returns the JSON-ready result."""
-    model = Inctrl().eval()
+    """Runs every measurement once; returns the JSON-ready result."""
+    measurements = Measurements()
     log(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {runs} runs each, medians")
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "runs": runs}
     result["matmul_gflops"] = round(matmul_gflops(runs), 1)
     log(f"reference matmul [{TOKENS}x{WIDTH}]·[{WIDTH}x{MLP_WIDTH}]: {result['matmul_gflops']} GFLOP/s")
-
-    def encode(images):
-        # The stack is timed too: ours builds its batch tensor from host buffers.
-        return model.encode_prompts(torch.stack(images))
-
     result["prompt_set_ms"] = {}
     for k in ks:
-        images = random_images(k)
-        check_prompts(k, *encode(images))
-        # .item() mirrors bench.rs reading the adapted mean back.
-        ms = median_ms(runs, lambda: encode(images)[1].sum().item())
+        ms = measurements.prompt_set_ms(k, runs)
         result["prompt_set_ms"][str(k)] = round(ms, 2)
         log(f"prompt set K={k}: {ms:.1f} ms")
-
-    prompt_tokens, adapted_mean = encode(random_images(4))
-    prototypes = nn.functional.normalize(torch.randn(2, EMBED_DIM), dim=-1)
-    query = random_images(1)
-
-    def score():
-        scores, patch_map = model(torch.stack(query), prompt_tokens, adapted_mean, prototypes)
-        return scores.tolist(), patch_map.tolist()  # what `Detector::score` reads back
-
-    check_scores(*model(torch.stack(query), prompt_tokens, adapted_mean, prototypes))
-    result["query_ms"] = round(median_ms(runs, score), 2)
+    result["query_ms"] = round(measurements.query_ms(runs), 2)
     log(f"query (K=4, warm): {result['query_ms']:.1f} ms")
     return result
+
+
+def serve(runs):
+    """Times one measurement per stdin line, `matmul`, `prompt_set K` or `query`,
+    answering each with one JSON line: `inctrl bench --against-torch` keeps this
+    process for the whole run and alternates with its own measurements, so the
+    two halves of every comparison are seconds apart, not a minute."""
+    measurements = Measurements()
+    answer({"torch": torch.__version__, "threads": torch.get_num_threads()})
+    for line in sys.stdin:
+        match line.split():
+            case ["matmul"]:
+                answer({"matmul_gflops": matmul_gflops(runs)})
+            case ["prompt_set", k]:
+                answer({"ms": measurements.prompt_set_ms(int(k), runs)})
+            case ["query"]:
+                answer({"ms": measurements.query_ms(runs)})
+            case _:
+                answer({"error": f"unknown request {line.strip()!r}"})
+
+
+def answer(value):
+    print(json.dumps(value), flush=True)
 
 
 def log(message):
@@ -222,12 +259,16 @@ def main():
     parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement")
     parser.add_argument("--k", default="2,4,8", help="prompt-set sizes, comma-separated")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and images")
+    parser.add_argument("--serve", action="store_true", help="time what stdin asks for (see serve)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    ks = [int(k) for k in args.k.split(",") if k.strip()]
+    runs = max(args.runs, 1)
     with torch.inference_mode():
-        result = bench(max(args.runs, 1), ks)
-    print(json.dumps(result))
+        if args.serve:
+            serve(runs)
+            return
+        ks = [int(k) for k in args.k.split(",") if k.strip()]
+        print(json.dumps(bench(runs, ks)))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use burn::tensor::{Device, Distribution, Tensor};
@@ -12,12 +11,15 @@ use clap::Args;
 use inctrl::config::{ClipConfig, mlp_width};
 use inctrl::model::InctrlConfig;
 use inctrl::text::TextTable;
-use inctrl::{Category, ComputePrecision, Detector, Pixels};
+use inctrl::{Category, ComputePrecision, Detector, Pixels, PromptSet};
 use inctrl::{Error, Result};
 
 use super::{DeviceChoice, read_back, read_config};
 
 mod counts;
+mod torch;
+
+use torch::TorchPeer;
 
 /// Measure prompt-set encoding and warm per-query scoring at full size (random weights).
 #[derive(Args)]
@@ -38,11 +40,14 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [2, 4, 8])]
     k: Vec<usize>,
     /// Also time PyTorch on the CPU doing the same work the same way (the
-    /// built-in model only), alternating with ours, and print ours / PyTorch.
+    /// built-in model only), alternating with ours measurement by measurement,
+    /// and print ours / PyTorch.
     #[arg(long)]
     against_torch: bool,
-    /// Rounds of (ours, PyTorch) with --against-torch; each measurement is the
-    /// median of the rounds' medians, which evens out a noisy machine.
+    /// Rounds with --against-torch; in each, every measurement runs once for
+    /// ours and once for PyTorch, back to back. The table shows the median of
+    /// the rounds' medians and of the rounds' ratios, which evens out a noisy
+    /// machine.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// The PyTorch benchmark (installs a pinned PyTorch into target/ on first use).
@@ -54,12 +59,42 @@ pub struct BenchArgs {
     counts: bool,
 }
 
+/// One thing the benchmark times.
+#[derive(Clone, Copy, Debug)]
+pub enum Measurement {
+    /// The reference matrix product (GFLOP/s).
+    Matmul,
+    /// Encoding a prompt set of K images (ms).
+    PromptSet(usize),
+    /// Scoring one query against a K = 4 prompt set encoded beforehand (ms).
+    Query,
+}
+
+/// Everything the benchmark times, in order.
+fn plan(ks: &[usize]) -> Vec<Measurement> {
+    let prompt_sets = ks.iter().map(|&k| Measurement::PromptSet(k));
+    std::iter::once(Measurement::Matmul)
+        .chain(prompt_sets)
+        .chain(std::iter::once(Measurement::Query))
+        .collect()
+}
+
 /// Median milliseconds per measurement of one benchmark run.
 #[derive(Debug, Default)]
 struct Timings {
     matmul_gflops: f64,
     prompt_set_ms: BTreeMap<usize, f64>,
     query_ms: f64,
+}
+
+impl Timings {
+    fn record(&mut self, measurement: Measurement, value: f64) {
+        match measurement {
+            Measurement::Matmul => self.matmul_gflops = value,
+            Measurement::PromptSet(k) => _ = self.prompt_set_ms.insert(k, value),
+            Measurement::Query => self.query_ms = value,
+        }
+    }
 }
 
 /// Runs `inctrl bench`.
@@ -79,7 +114,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let runs = args.runs.max(1);
     let mut detector = random_detector(&config, &device)?;
     let category = detector.category("object")?;
-    let bench = |ours: &Detector| time_ours(ours, &category, &config, &args.k, runs);
     if args.counts {
         println!(
             "device: {}{}, {}",
@@ -99,18 +133,37 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if matches!(args.device, DeviceChoice::Cpu) {
         println!("matrix kernel: {}", inctrl::cpu_matrix_kernel());
     }
+    let ours = OurBench::new(&detector, &category, &config, runs)?;
+    let plan = plan(&args.k);
     if !args.against_torch {
-        print_alone(&bench(&detector)?, &config);
+        let mut timings = Timings::default();
+        for &measurement in &plan {
+            timings.record(measurement, ours.time(measurement)?);
+        }
+        print_alone(&timings, &config);
         return Ok(());
     }
-    let (mut ours, mut torch) = (Vec::new(), Vec::new());
-    for round in 1..=args.rounds.max(1) {
-        eprintln!("round {round}: inctrl");
-        ours.push(bench(&detector)?);
-        eprintln!("round {round}: PyTorch ({})", args.torch_script.display());
-        torch.push(time_torch(&args, runs)?);
+    let mut peer = TorchPeer::start(&args.torch_script, runs)?;
+    println!("PyTorch: {}", peer.label);
+    let rounds = args.rounds.max(1);
+    let (mut our_rounds, mut torch_rounds) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        eprintln!("round {round} of {rounds}");
+        let (mut mine, mut theirs) = (Timings::default(), Timings::default());
+        for &measurement in &plan {
+            // Who goes first alternates, so that neither always follows the other.
+            if round % 2 == 1 {
+                mine.record(measurement, ours.time(measurement)?);
+                theirs.record(measurement, peer.time(measurement)?);
+            } else {
+                theirs.record(measurement, peer.time(measurement)?);
+                mine.record(measurement, ours.time(measurement)?);
+            }
+        }
+        our_rounds.push(mine);
+        torch_rounds.push(theirs);
     }
-    print_against(&ours, &torch, &config);
+    print_against(&our_rounds, &torch_rounds, &config);
     Ok(())
 }
 
@@ -132,76 +185,62 @@ fn random_detector(config: &ClipConfig, device: &Device) -> Result<Detector> {
     Ok(Detector::new(model, config.clone(), table, device.clone()))
 }
 
-/// Times every measurement once (each the median of `runs` after a warm-up).
-fn time_ours(
-    detector: &Detector,
-    category: &Category,
-    config: &ClipConfig,
-    ks: &[usize],
+/// Our side of the benchmark: the detector and the inputs that stay fixed.
+struct OurBench<'a> {
+    detector: &'a Detector,
+    category: &'a Category,
+    config: &'a ClipConfig,
     runs: usize,
-) -> Result<Timings> {
-    let device = detector.device();
-    let image = || random_image(config, device);
-    let mut timings = Timings {
-        matmul_gflops: matmul_gflops(config, device, runs)?,
-        ..Timings::default()
-    };
-    for &k in ks {
-        let images: Vec<_> = (0..k).map(|_| image()).collect();
-        let time = median(runs, || {
-            let prompts = detector.encode_prompts(&images)?;
-            read_back(prompts.features().adapted_mean.clone())?;
-            Ok(())
-        })?;
-        timings.prompt_set_ms.insert(k, milliseconds(time));
-    }
-    let prompts = detector.encode_prompts(&[image(), image(), image(), image()])?;
-    let query = vec![image()];
-    let time = median(runs, || {
-        detector
-            .score_blocking(category, &prompts, &query)
-            .map(drop)
-    })?;
-    timings.query_ms = milliseconds(time);
-    Ok(timings)
+    /// The K = 4 prompt set the timed queries are scored against.
+    query_prompts: PromptSet,
 }
 
-/// Runs the PyTorch benchmark once and reads its JSON.
-fn time_torch(args: &BenchArgs, runs: usize) -> Result<Timings> {
-    let ks: Vec<String> = args.k.iter().map(ToString::to_string).collect();
-    let output = Command::new(&args.torch_script)
-        .args(["--runs", &runs.to_string(), "--k", &ks.join(",")])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| Error::io(args.torch_script.display(), e))?;
-    if !output.status.success() {
-        return Err(Error::InvalidInput(format!(
-            "{} failed ({})",
-            args.torch_script.display(),
-            output.status
-        )));
-    }
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| {
-        Error::InvalidInput(format!(
-            "{} printed no JSON: {e}",
-            args.torch_script.display()
-        ))
-    })?;
-    let number = |value: &serde_json::Value| {
-        value.as_f64().ok_or_else(|| {
-            Error::InvalidInput(format!("unexpected PyTorch benchmark output: {json}"))
+impl<'a> OurBench<'a> {
+    fn new(
+        detector: &'a Detector,
+        category: &'a Category,
+        config: &'a ClipConfig,
+        runs: usize,
+    ) -> Result<Self> {
+        let images: Vec<_> = (0..4)
+            .map(|_| random_image(config, detector.device()))
+            .collect();
+        Ok(Self {
+            query_prompts: detector.encode_prompts(&images)?,
+            detector,
+            category,
+            config,
+            runs,
         })
-    };
-    let mut timings = Timings {
-        matmul_gflops: number(&json["matmul_gflops"])?,
-        query_ms: number(&json["query_ms"])?,
-        ..Timings::default()
-    };
-    for &k in &args.k {
-        let ms = number(&json["prompt_set_ms"][k.to_string()])?;
-        timings.prompt_set_ms.insert(k, ms);
     }
-    Ok(timings)
+
+    /// Times `measurement` (the median of `runs` after a warm-up): milliseconds,
+    /// or GFLOP/s for the matrix product.
+    fn time(&self, measurement: Measurement) -> Result<f64> {
+        let image = || random_image(self.config, self.detector.device());
+        let time = match measurement {
+            Measurement::Matmul => {
+                return matmul_gflops(self.config, self.detector.device(), self.runs);
+            }
+            Measurement::PromptSet(k) => {
+                let images: Vec<_> = (0..k).map(|_| image()).collect();
+                median(self.runs, || {
+                    let prompts = self.detector.encode_prompts(&images)?;
+                    read_back(prompts.features().adapted_mean.clone())?;
+                    Ok(())
+                })?
+            }
+            Measurement::Query => {
+                let query = vec![image()];
+                median(self.runs, || {
+                    self.detector
+                        .score_blocking(self.category, &self.query_prompts, &query)
+                        .map(drop)
+                })?
+            }
+        };
+        Ok(milliseconds(time))
+    }
 }
 
 /// Per measurement, the median over rounds.
@@ -263,9 +302,9 @@ fn print_alone(timings: &Timings, config: &ClipConfig) {
     }
 }
 
-/// The medians over rounds side by side, and the ratio within each round: a
-/// round's two runs are a minute apart, so its ratio is less exposed to the
-/// machine's drift than the ratio of the medians.
+/// The medians over rounds side by side, and the ratio within each round:
+/// within a round the two halves of a measurement run back to back, so its
+/// ratio is less exposed to the machine's drift than the ratio of the medians.
 fn print_against(ours: &[Timings], torch: &[Timings], config: &ClipConfig) {
     let (ours_median, torch_median) = (median_timings(ours), median_timings(torch));
     println!(
