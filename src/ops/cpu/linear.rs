@@ -59,36 +59,36 @@ pub fn linear(x: &[f32], weight: Operand, bias: Option<&[f32]>, epilogue: Epilog
     let [k, n] = weight.dims();
     let rows = x.len() / k;
     assert_eq!(rows * k, x.len(), "input rows must be {k} wide");
-    let finish = |row: usize, column: usize, values: &mut [f32]| {
-        finish_values(values, row * n + column, column, bias, epilogue)
-    };
-    match weight {
-        Operand::Strided(weight) => {
-            let mut out = product(x, weight, rows);
-            for_each_row_block(&mut out, n, |first_row, block| {
-                for (i, row) in block.chunks_exact_mut(n).enumerate() {
-                    finish(first_row + i, 0, row);
-                }
-            });
-            out
-        }
-        #[cfg(target_arch = "x86_64")]
-        Operand::Packed(packed) => super::packed_gemm::product(x, packed, &finish),
-    }
+    let mut out = product(x, weight, rows);
+    for_each_row_block(&mut out, n, |first_row, block| {
+        finish_rows(block, n, first_row, bias, epilogue)
+    });
+    out
 }
 
 /// `x·W` as a row-major `[rows, n]` buffer: the browser modules' panel kernel.
 #[cfg(target_arch = "wasm32")]
-fn product(x: &[f32], weight: Weight, rows: usize) -> Vec<f32> {
+fn product(x: &[f32], weight: Operand, rows: usize) -> Vec<f32> {
+    let Operand::Strided(weight) = weight;
     let mut out = vec![0.0; rows * weight.dims[1]];
     super::panel_gemm::product(x, weight, &mut out);
     out
 }
 
-/// `x·W` as a row-major `[rows, n]` buffer through the `gemm` crate (W as
-/// stored; packed weights go to the packed kernel instead).
+/// `x·W` as a row-major `[rows, n]` buffer: the packed kernel where W was
+/// packed, else the `gemm` crate's kernels.
 #[cfg(not(target_arch = "wasm32"))]
-fn product(x: &[f32], weight: Weight, rows: usize) -> Vec<f32> {
+fn product(x: &[f32], weight: Operand, rows: usize) -> Vec<f32> {
+    match weight {
+        Operand::Strided(weight) => gemm_product(x, weight, rows),
+        #[cfg(target_arch = "x86_64")]
+        Operand::Packed(packed) => super::packed_gemm::product(x, packed),
+    }
+}
+
+/// `x·W` as a row-major `[rows, n]` buffer through the `gemm` crate.
+#[cfg(not(target_arch = "wasm32"))]
+fn gemm_product(x: &[f32], weight: Weight, rows: usize) -> Vec<f32> {
     let [k, n] = weight.dims;
     let mut out = Vec::with_capacity(rows * n);
     // SAFETY: `gemm` writes every element of the `rows × n` row-major output
@@ -122,23 +122,30 @@ fn product(x: &[f32], weight: Weight, rows: usize) -> Vec<f32> {
 }
 
 vectorized! {
-    /// Adds the bias to consecutive outputs of one row, `values`, which start
-    /// at `index` in the whole output and at `column` in the row, and applies
-    /// the epilogue.
-    fn finish_values(values: &mut [f32], index: usize, column: usize, bias: Option<&[f32]>, epilogue: Epilogue) {
-        if let Some(bias) = bias {
-            values.iter_mut().zip(&bias[column..]).for_each(|(v, b)| *v += b);
+    /// Adds the bias to the output rows `first_row..` in `block` (each `n` wide)
+    /// and applies the epilogue.
+    fn finish_rows(block: &mut [f32], n: usize, first_row: usize, bias: Option<&[f32]>, epilogue: Epilogue) {
+        for (i, row) in block.chunks_exact_mut(n).enumerate() {
+            finish_row(row, first_row + i, bias, epilogue);
         }
-        match epilogue {
-            Epilogue::Activation(Activation::None) => {}
-            Epilogue::Activation(Activation::Gelu) => values.iter_mut().for_each(|v| *v = gelu(*v)),
-            Epilogue::Activation(Activation::QuickGelu) => {
-                values.iter_mut().for_each(|v| *v = quick_gelu(*v))
-            }
-            Epilogue::Residual(residual) => {
-                let residual = &residual[index..index + values.len()];
-                values.iter_mut().zip(residual).for_each(|(v, r)| *v += r);
-            }
+    }
+}
+
+/// Adds the bias to one output row and applies the epilogue.
+#[inline(always)]
+fn finish_row(row: &mut [f32], index: usize, bias: Option<&[f32]>, epilogue: Epilogue) {
+    if let Some(bias) = bias {
+        row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+    }
+    match epilogue {
+        Epilogue::Activation(Activation::None) => {}
+        Epilogue::Activation(Activation::Gelu) => row.iter_mut().for_each(|v| *v = gelu(*v)),
+        Epilogue::Activation(Activation::QuickGelu) => {
+            row.iter_mut().for_each(|v| *v = quick_gelu(*v))
+        }
+        Epilogue::Residual(residual) => {
+            let residual = &residual[index * row.len()..(index + 1) * row.len()];
+            row.iter_mut().zip(residual).for_each(|(v, r)| *v += r);
         }
     }
 }
@@ -172,12 +179,9 @@ mod tests {
         })
     }
 
-    /// Every epilogue through the stored weight and, where the CPU runs it,
-    /// the packed kernel, which finishes each block of rows as it completes:
-    /// the shape has several row blocks, depth blocks and tasks.
     #[test]
     fn every_epilogue_matches_its_definition() {
-        let (rows, k, n) = (300, 300, 45);
+        let (rows, k, n) = (37, 70, 45);
         let (x, w, b, residual) = (
             values(rows * k, 1),
             values(k * n, 2),
@@ -191,45 +195,30 @@ mod tests {
                 assert!((g as f64 - want).abs() < 1e-5, "element {i}: {g} vs {want}");
             }
         };
-        #[cfg(target_arch = "x86_64")]
-        let packed = super::super::packed_gemm::supported().then(|| {
-            let Operand::Strided(weight) = row_major(&w, k, n) else {
-                unreachable!()
-            };
-            PackedWeight::new(weight)
-        });
-        #[cfg(target_arch = "x86_64")]
-        let operands = [
-            Some(row_major(&w, k, n)),
-            packed.as_ref().map(Operand::Packed),
-        ];
-        #[cfg(not(target_arch = "x86_64"))]
-        let operands = [Some(row_major(&w, k, n))];
-        for weight in operands.into_iter().flatten() {
-            close(
-                &linear(&x, weight, Some(&b), Epilogue::Activation(Activation::None)),
-                &|e, _| e,
-            );
-            let gelu_exact = |e: f64| 0.5 * e * (1.0 + libm::erf(e / std::f64::consts::SQRT_2));
-            close(
-                &linear(&x, weight, Some(&b), Epilogue::Activation(Activation::Gelu)),
-                &|e, _| gelu_exact(e),
-            );
-            let quick = |e: f64| e / (1.0 + (-1.702 * e).exp());
-            close(
-                &linear(
-                    &x,
-                    weight,
-                    Some(&b),
-                    Epilogue::Activation(Activation::QuickGelu),
-                ),
-                &|e, _| quick(e),
-            );
-            close(
-                &linear(&x, weight, Some(&b), Epilogue::Residual(&residual)),
-                &|e, i| e + residual[i] as f64,
-            );
-        }
+        let weight = row_major(&w, k, n);
+        close(
+            &linear(&x, weight, Some(&b), Epilogue::Activation(Activation::None)),
+            &|e, _| e,
+        );
+        let gelu_exact = |e: f64| 0.5 * e * (1.0 + libm::erf(e / std::f64::consts::SQRT_2));
+        close(
+            &linear(&x, weight, Some(&b), Epilogue::Activation(Activation::Gelu)),
+            &|e, _| gelu_exact(e),
+        );
+        let quick = |e: f64| e / (1.0 + (-1.702 * e).exp());
+        close(
+            &linear(
+                &x,
+                weight,
+                Some(&b),
+                Epilogue::Activation(Activation::QuickGelu),
+            ),
+            &|e, _| quick(e),
+        );
+        close(
+            &linear(&x, weight, Some(&b), Epilogue::Residual(&residual)),
+            &|e, i| e + residual[i] as f64,
+        );
     }
 
     #[test]

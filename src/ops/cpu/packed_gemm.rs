@@ -91,18 +91,12 @@ impl PackedWeight {
     }
 }
 
-/// What runs on each finished stretch of the output: `(row, first column,
-/// values)`, the values being that row's outputs from that column on.
-pub type Finish<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
-
-/// `x·W`, with `finish` called on every output value once it is final (still
-/// in cache, where a separate pass over the output would read it from memory).
-/// Call only where [`supported`] holds.
+/// `x·W`. Call only where [`supported`] holds.
 ///
 /// # Shapes
 /// - `x`: `[rows, k]` row-major; `weight`: `[k, n]`
 /// - output: `[rows, n]` row-major
-pub fn product(x: &[f32], weight: &PackedWeight, finish: &Finish) -> Vec<f32> {
+pub fn product(x: &[f32], weight: &PackedWeight) -> Vec<f32> {
     let [k, n] = weight.dims;
     let rows = x.len() / k;
     assert_eq!(rows * k, x.len(), "input rows must be {k} wide");
@@ -116,7 +110,7 @@ pub fn product(x: &[f32], weight: &PackedWeight, finish: &Finish) -> Vec<f32> {
         let task_panels = task * panels_per_task..((task + 1) * panels_per_task).min(panels);
         // SAFETY: the CPU has AVX2 and FMA (asserted above); tasks write
         // disjoint column ranges of the rows × n buffer.
-        unsafe { product_panels(&x, rows, weight, task_panels, &shared, finish) }
+        unsafe { product_panels(&x, rows, weight, task_panels, &shared) }
     });
     // SAFETY: the first block of depth stored every row of every panel, so
     // all rows × n values are written.
@@ -181,8 +175,7 @@ impl SharedOutput {
 }
 
 /// Computes the output columns of `panels`, one block of depth at a time:
-/// the first block stores, later ones add, and after the last one `finish`
-/// gets each block of rows.
+/// the first block stores, later ones add.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA; `x` is `pack_rows` of a `[rows, k]` input; `out`
@@ -195,10 +188,8 @@ unsafe fn product_panels(
     weight: &PackedWeight,
     panels: std::ops::Range<usize>,
     out: &SharedOutput,
-    finish: &Finish,
 ) {
     let [k, n] = weight.dims;
-    let columns = panels.start * NR..(panels.end * NR).min(n);
     for block in (0..k).step_by(KC) {
         let depth = KC.min(k - block);
         for first_row in (0..rows).step_by(MC) {
@@ -219,18 +210,6 @@ unsafe fn product_panels(
                     };
                     // SAFETY: the tile's pointers cover its rows and columns.
                     unsafe { tile.run() }
-                }
-            }
-            if block + depth == k {
-                for row in first_row..last_row {
-                    // SAFETY: these columns of the row are this task's alone.
-                    let values = unsafe {
-                        std::slice::from_raw_parts_mut(
-                            out.at(row * n + columns.start),
-                            columns.len(),
-                        )
-                    };
-                    finish(row, columns.start, values);
                 }
             }
         }
@@ -360,8 +339,6 @@ mod tests {
             return;
         }
         let shapes = [(13, 1101, 21), (6, 512, 16), (1, 3, 1), (487, 70, 1040)];
-        check_product(&shapes, |x, weight| {
-            product(x, &PackedWeight::new(weight), &|_, _, _| {})
-        });
+        check_product(&shapes, |x, weight| product(x, &PackedWeight::new(weight)));
     }
 }
