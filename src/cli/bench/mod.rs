@@ -145,13 +145,25 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let mut peer = TorchPeer::start(&args.torch_script, runs)?;
     println!("PyTorch: {}", peer.label);
-    let rounds = args.rounds.max(1);
+    let (our_rounds, torch_rounds) = alternate(&ours, &mut peer, &plan, args.rounds.max(1))?;
+    print_against(&our_rounds, &torch_rounds, &config);
+    Ok(())
+}
+
+/// Ours' and PyTorch's timings of every round: within a round each
+/// measurement runs for both back to back, and who goes first alternates from
+/// round to round, so that neither always follows the other.
+fn alternate(
+    ours: &OurBench,
+    peer: &mut TorchPeer,
+    plan: &[Measurement],
+    rounds: usize,
+) -> Result<(Vec<Timings>, Vec<Timings>)> {
     let (mut our_rounds, mut torch_rounds) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         eprintln!("round {round} of {rounds}");
         let (mut mine, mut theirs) = (Timings::default(), Timings::default());
-        for &measurement in &plan {
-            // Who goes first alternates, so that neither always follows the other.
+        for &measurement in plan {
             if round % 2 == 1 {
                 mine.record(measurement, ours.time(measurement)?);
                 theirs.record(measurement, peer.time(measurement)?);
@@ -163,8 +175,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         our_rounds.push(mine);
         torch_rounds.push(theirs);
     }
-    print_against(&our_rounds, &torch_rounds, &config);
-    Ok(())
+    Ok((our_rounds, torch_rounds))
 }
 
 fn threads(device: DeviceChoice) -> String {
